@@ -1,0 +1,84 @@
+# Kwyre — build, test and boot the appliance.
+# `make run`  builds the image and boots it in QEMU with the chat on this terminal.
+# `make test` installs what is missing, builds everything and runs every test.
+# `make check` is the fast loop: vet and unit tests, no VM, no kernel build.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := build
+
+GO      ?= go
+BIN     := bin
+BUILD   := build
+MODEL   ?=
+
+# runtime/secret erases what plaintext handling leaves on stacks, registers and heap.
+export GOEXPERIMENT := runtimesecret
+export CGO_ENABLED  := 1
+export GOFLAGS      := -buildvcs=false -trimpath
+
+# The engine's own cgo layer compiles against llama.h of the pinned binding module.
+OLLAMA_DIR = $(shell $(GO) list -m -f '{{.Dir}}' github.com/ollama/ollama 2>/dev/null)
+export CGO_CPPFLAGS = -I$(OLLAMA_DIR)/llama/llama.cpp/include -I$(OLLAMA_DIR)/ml/backend/ggml/ggml/include
+
+PROGRAMS := \
+	kwyre-init=./init/cmd/kwyre-init \
+	kwyre-inference=./services/inference/cmd/kwyre-inference \
+	kwyre-watchdog=./services/watchdog/cmd/kwyre-watchdog \
+	kwyre-console=./services/console/cmd/kwyre-console \
+	kwyre-manifest=./tools/kwyre-manifest \
+	kwyre-testmodel=./tools/kwyre-testmodel \
+	kwyre-image=./image/cmd/kwyre-image
+
+.PHONY: deps build check test test-unit test-race test-vm image run kernel kernel-check cuda bench env clean
+
+deps:
+	@./tools/install-deps.sh
+
+# Prints the environment the Makefile builds with: eval "$$(make -s env)".
+env:
+	@echo "export GOEXPERIMENT=$(GOEXPERIMENT) CGO_ENABLED=1 GOFLAGS='$(GOFLAGS)'"
+	@echo "export CGO_CPPFLAGS='$(CGO_CPPFLAGS)'"
+
+build:
+	@mkdir -p $(BIN)
+	@for p in $(PROGRAMS); do \
+	  name=$${p%%=*}; pkg=$${p#*=}; \
+	  if [ -d "$$pkg" ]; then echo "go build $$name"; $(GO) build -o $(BIN)/$$name $$pkg; fi; \
+	done
+
+check:
+	$(GO) vet ./...
+	$(GO) test -short -count=1 ./...
+
+test-unit:
+	$(GO) test -count=1 ./...
+
+test-race:
+	$(GO) test -race -short -count=1 ./...
+
+kernel:
+	@./kernel-config/build.sh
+
+kernel-check:
+	@./kernel-config/check.sh
+
+image: build
+	@$(BIN)/kwyre-image -out $(BUILD) $(if $(MODEL),-model $(MODEL))
+
+run: image
+	@./qa/run-qemu.sh $(BUILD)/kwyre.img
+
+test-vm: image
+	KWYRE_QA_IMAGE=$(abspath $(BUILD)) $(GO) test -count=1 -v -timeout 40m ./qa/...
+
+cuda:
+	@./qa/gpu/build-cuda.sh
+
+bench:
+	@./qa/bench.sh
+
+test: deps build test-unit test-vm
+
+clean:
+	rm -rf $(BIN) $(BUILD)/*.img $(BUILD)/*.efi $(BUILD)/*.cpio*
