@@ -1,0 +1,53 @@
+package scan
+
+import (
+	"fmt"
+	"strings"
+)
+
+// FDs finds open file descriptors that let a process observe others: perf
+// events, BPF objects (maps, programs, links, iterators), and NVIDIA device
+// nodes in any process but the inference service, which alone may use the GPU.
+type FDs struct{}
+
+func (FDs) Name() string { return "fds" }
+
+func (FDs) Scan(env *Env) ([]Finding, error) {
+	var out []Finding
+	for _, p := range env.Procs {
+		if p.Kernel {
+			continue
+		}
+		targets, err := p.FDTargets()
+		if err != nil {
+			continue // exited, or a zombie without an fd table
+		}
+		seen := map[string]bool{}
+		for _, t := range targets {
+			kind := FDKind(t)
+			if kind == "" || seen[kind] {
+				continue
+			}
+			if kind == "nvidia" && (p.PID == env.InferencePID || p.PID == env.Self) {
+				continue // the watchdog's own NVML handle is how it checks the GPU
+			}
+			seen[kind] = true
+			out = append(out, finding("fds", fmt.Sprintf("%d %s %s", p.PID, exeOrComm(p), kind),
+				"pid %d (%s) holds a %s file descriptor (%s)", p.PID, p.Name(), kind, t))
+		}
+	}
+	return out, nil
+}
+
+// FDKind classifies an fd's link target: "perf", "bpf", "nvidia", or "".
+func FDKind(target string) string {
+	switch {
+	case target == "anon_inode:[perf_event]":
+		return "perf"
+	case strings.HasPrefix(target, "anon_inode:bpf") || strings.HasPrefix(target, "anon_inode:[bpf"):
+		return "bpf"
+	case strings.HasPrefix(target, "/dev/nvidia"):
+		return "nvidia"
+	}
+	return ""
+}
