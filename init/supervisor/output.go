@@ -1,0 +1,53 @@
+package supervisor
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+)
+
+// lockedWriter serialises whole lines from many goroutines onto the console.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+func (l *lockedWriter) printf(format string, args ...any) {
+	fmt.Fprintf(l, format, args...)
+}
+
+// maxLine is where a line without a newline is cut for the console.
+const maxLine = 4096
+
+// copyOutput copies a child's output to the console and the ring, one
+// "name: line" at a time, until the child and its helpers close the pipe.
+func (s *Supervisor) copyOutput(name string, r *os.File) {
+	defer r.Close()
+	br := bufio.NewReaderSize(r, maxLine)
+	for {
+		line, err := br.ReadSlice('\n')
+		if len(line) > 0 {
+			msg := make([]byte, 0, len(name)+2+len(line)+1)
+			msg = append(append(append(msg, name...), ": "...), line...)
+			if msg[len(msg)-1] != '\n' {
+				msg = append(msg, '\n')
+			}
+			s.out.Write(msg)
+			if s.opt.Ring != nil {
+				s.opt.Ring.Write(msg)
+			}
+			clear(msg)
+		}
+		if err != nil && err != bufio.ErrBufferFull {
+			return
+		}
+	}
+}
