@@ -99,7 +99,7 @@ type child struct {
 	pid  int // 0 while not running; guarded by Supervisor.mu
 	// registered: in Supervisor.children (from its first start on).
 	registered bool
-	done chan struct{}
+	done       chan struct{}
 }
 
 // New checks opt and returns a Supervisor. It sets RLIMIT_CORE to 0 for the
