@@ -1,0 +1,108 @@
+package kmod
+
+import (
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+// writeTree makes a module tree whose dependencies come from modules.dep.
+func writeTree(t *testing.T, dep string, files ...string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for _, f := range files {
+		p := filepath.Join(dir, f)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, "modules.dep"), []byte(dep), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "modules.builtin"), []byte("kernel/lib/crc.ko\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+func names(ms []Module) []string {
+	var out []string
+	for _, m := range ms {
+		out = append(out, m.Name)
+	}
+	return out
+}
+
+func TestResolveModulesDep(t *testing.T) {
+	files := []string{"kernel/a.ko", "kernel/b-x.ko", "kernel/c.ko", "kernel/d.ko"}
+	dep := "kernel/a.ko: kernel/b-x.ko kernel/c.ko\nkernel/b-x.ko: kernel/c.ko\nkernel/c.ko:\nkernel/d.ko: kernel/a.ko\n"
+	cycle := "kernel/a.ko: kernel/b-x.ko\nkernel/b-x.ko: kernel/a.ko\n"
+	tests := []struct {
+		name    string
+		dep     string
+		want    []string
+		request []string
+		wantErr string
+	}{
+		{"deps first", dep, []string{"c", "b_x", "a"}, []string{"a"}, ""},
+		{"dashes and repeats", dep, []string{"c", "b_x", "a", "d"}, []string{"b-x", "a", "d", "c"}, ""},
+		{"builtin skipped", dep, []string{"c"}, []string{"crc", "c"}, ""},
+		{"missing", dep, nil, []string{"nosuch"}, "module nosuch: not in"},
+		{"cycle", cycle, nil, []string{"a"}, "cycle: a -> b_x -> a"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tree, err := Open(writeTree(t, tc.dep, files...))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := tree.Resolve(tc.request)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("Resolve(%v) error = %v, want %q", tc.request, err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(names(got), tc.want) {
+				t.Errorf("Resolve(%v) = %v, want %v", tc.request, names(got), tc.want)
+			}
+		})
+	}
+}
+
+// TestResolveModinfo reads dependencies from real modules' .modinfo sections.
+func TestResolveModinfo(t *testing.T) {
+	dir := "../../build/debian-kernel/modules"
+	if _, err := os.Stat(filepath.Join(dir, "modules.order")); err != nil {
+		t.Skip("no unpacked Debian kernel modules in build/debian-kernel")
+	}
+	tree, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := tree.Resolve([]string{"virtio_blk"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"virtio_ring", "virtio", "virtio_blk"} // virtio needs virtio_ring
+	if !reflect.DeepEqual(names(got), want) {
+		t.Errorf("Resolve(virtio_blk) = %v, want %v", names(got), want)
+	}
+	if got[2].Path != "kernel/drivers/block/virtio_blk.ko" {
+		t.Errorf("virtio_blk path = %q", got[2].Path)
+	}
+}
+
+func TestParseModinfoRejectsNonELF(t *testing.T) {
+	if _, err := ParseModinfo([]byte("not an elf")); err == nil {
+		t.Fatal("ParseModinfo accepted garbage")
+	}
+}
