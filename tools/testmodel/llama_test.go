@@ -1,0 +1,152 @@
+package testmodel
+
+import (
+	"math"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ollama/ollama/llama"
+	"github.com/ollama/ollama/ml"
+)
+
+var backendOnce sync.Once
+
+// loadLlama loads path with llama.cpp (CPU) and returns a context of n tokens.
+func loadLlama(t *testing.T, path string, n int) (*llama.Model, *llama.Context) {
+	t.Helper()
+	backendOnce.Do(llama.BackendInit)
+	m, err := llama.LoadModelFromFile(path, llama.ModelParams{UseMmap: true})
+	if err != nil {
+		t.Fatalf("llama.cpp refused %s: %v", path, err)
+	}
+	t.Cleanup(func() { llama.FreeModel(m) })
+	ctx, err := llama.NewContextWithModel(m, llama.NewContextParams(n, n, 1, 2, ml.FlashAttentionDisabled, ""))
+	if err != nil {
+		t.Fatalf("llama context: %v", err)
+	}
+	return m, ctx
+}
+
+// chatML renders messages as the model's chat template does, ending with the
+// generation prompt.
+func chatML(msgs ...[2]string) string {
+	var b strings.Builder
+	for _, m := range msgs {
+		b.WriteString("<|im_start|>" + m[0] + "\n" + m[1] + "<|im_end|>\n")
+	}
+	b.WriteString("<|im_start|>assistant\n")
+	return b.String()
+}
+
+// step is one greedy decoding step: the chosen token and its probability at
+// temperature 1.
+type step struct {
+	tok  int
+	prob float64
+}
+
+// greedy evaluates prompt and decodes up to max tokens greedily, stopping at
+// an end-of-generation token (which is included).
+func greedy(t *testing.T, m *llama.Model, ctx *llama.Context, prompt string, max int) []step {
+	t.Helper()
+	toks, err := m.Tokenize(prompt, true, true)
+	if err != nil {
+		t.Fatalf("tokenize: %v", err)
+	}
+	batch, err := llama.NewBatch(len(toks)+max, 1, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer batch.Free()
+	for i, tok := range toks {
+		batch.Add(tok, nil, i, i == len(toks)-1, 0)
+	}
+	pos := len(toks)
+	var out []step
+	for len(out) < max {
+		if err := ctx.Decode(batch); err != nil {
+			t.Fatalf("decode: %v", err)
+		}
+		logits := ctx.GetLogitsIth(batch.NumTokens() - 1)
+		best := 0
+		for i, l := range logits {
+			if l > logits[best] {
+				best = i
+			}
+		}
+		var z float64
+		for _, l := range logits {
+			z += math.Exp(float64(l - logits[best]))
+		}
+		out = append(out, step{best, 1 / z})
+		if m.TokenIsEog(best) {
+			break
+		}
+		batch.Clear()
+		batch.Add(best, nil, pos, true, 0)
+		pos++
+	}
+	return out
+}
+
+func TestLlamaDemoReply(t *testing.T) {
+	prompts := map[string]string{
+		"hello":      chatML([2]string{"user", "Hello!"}),
+		"system":     chatML([2]string{"system", "You are a helpful assistant."}, [2]string{"user", "What is 2+2?"}),
+		"multi-turn": chatML([2]string{"user", "hi"}, [2]string{"assistant", DemoReply}, [2]string{"user", "Tell me more.\n\n"}),
+		"empty":      chatML([2]string{"user", ""}),
+		"unicode":    chatML([2]string{"user", "Grüße 🌍 — ünïcödé\ttabs"}),
+	}
+	for _, typ := range []string{"f32", "f16", "q8_0", "q4_0"} {
+		t.Run(typ, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "demo.gguf")
+			if err := WriteFile(path, Options{Preset: "demo", Type: typ}); err != nil {
+				t.Fatal(err)
+			}
+			m, ctx := loadLlama(t, path, 512)
+			for name, prompt := range prompts {
+				ctx.KvCacheClear()
+				steps := greedy(t, m, ctx, prompt, 40)
+				var reply strings.Builder
+				for _, s := range steps[:len(steps)-1] {
+					reply.WriteString(m.TokenToPiece(s.tok))
+				}
+				last := steps[len(steps)-1].tok
+				if reply.String() != DemoReply || m.TokenToPiece(last) != TokenIMEnd || !m.TokenIsEog(last) {
+					t.Errorf("%s: reply %q then %q, want %q then %s", name, reply.String(), m.TokenToPiece(last), DemoReply, TokenIMEnd)
+				}
+				for i, s := range steps {
+					if s.prob < 0.999999 {
+						t.Errorf("%s: step %d (%q) has probability %.9f at temperature 1", name, i, m.TokenToPiece(s.tok), s.prob)
+					}
+				}
+			}
+		})
+	}
+}
+
+func TestLlamaTinyGenerates(t *testing.T) {
+	for _, typ := range Types() {
+		t.Run(typ, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "tiny.gguf")
+			if err := WriteFile(path, Options{Preset: "tiny", Type: typ, Seed: 7}); err != nil {
+				t.Fatal(err)
+			}
+			start := time.Now()
+			m, ctx := loadLlama(t, path, 256)
+			steps := greedy(t, m, ctx, chatML([2]string{"user", "Hello, how are you?"}), 32)
+			if len(steps) == 0 {
+				t.Fatal("no tokens generated")
+			}
+			for _, s := range steps {
+				if s.tok < 0 || s.tok >= m.NumVocab() || math.IsNaN(s.prob) {
+					t.Fatalf("bad token %d (p=%v)", s.tok, s.prob)
+				}
+			}
+			t.Logf("load + %d tokens in %v", len(steps), time.Since(start))
+		})
+	}
+}
