@@ -183,9 +183,16 @@ func (e *Env) SocketOwner(ino uint64) int {
 }
 
 // Describe names a process for a finding: "pid 123 (gdb)".
+// A thread id (ptrace reports the tracing thread) is named by its process.
 func (e *Env) Describe(pid int) string {
 	if p := e.byPID[pid]; p != nil {
 		return fmt.Sprintf("pid %d (%s)", pid, p.Name())
+	}
+	if tgid := statusField(filepath.Join(e.ProcRoot, strconv.Itoa(pid), "status"), "Tgid:"); tgid > 0 && tgid != pid {
+		if p := e.byPID[tgid]; p != nil {
+			return fmt.Sprintf("pid %d (%s, thread %d)", tgid, p.Name(), pid)
+		}
+		return fmt.Sprintf("pid %d (thread %d)", tgid, pid)
 	}
 	if pid == 0 {
 		return "no process"

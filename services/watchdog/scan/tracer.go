@@ -58,8 +58,21 @@ func (Tracer) Scan(env *Env) ([]Finding, error) {
 	return out, nil
 }
 
+// statusField returns a numeric field of a /proc status file, or -1.
+func statusField(statusFile, field string) int {
+	n, err := readStatusField(statusFile, field)
+	if err != nil {
+		return -1
+	}
+	return n
+}
+
 // TracerPID reads the TracerPid line of a /proc status file.
 func TracerPID(statusFile string) (int, error) {
+	return readStatusField(statusFile, "TracerPid:")
+}
+
+func readStatusField(statusFile, field string) (int, error) {
 	f, err := os.Open(statusFile)
 	if err != nil {
 		return 0, err
@@ -67,18 +80,18 @@ func TracerPID(statusFile string) (int, error) {
 	defer f.Close()
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		v, ok := strings.CutPrefix(sc.Text(), "TracerPid:")
+		v, ok := strings.CutPrefix(sc.Text(), field)
 		if !ok {
 			continue
 		}
 		n, err := strconv.Atoi(strings.TrimSpace(v))
 		if err != nil {
-			return 0, fmt.Errorf("parse TracerPid in %s: %w", statusFile, err)
+			return 0, fmt.Errorf("parse %s in %s: %w", field, statusFile, err)
 		}
 		return n, nil
 	}
 	if err := sc.Err(); err != nil {
 		return 0, fmt.Errorf("read %s: %w", statusFile, err)
 	}
-	return 0, fmt.Errorf("read %s: no TracerPid line", statusFile)
+	return 0, fmt.Errorf("read %s: no %s line", statusFile, field)
 }
