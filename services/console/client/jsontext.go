@@ -46,6 +46,8 @@ func appendJSONString(dst, src []byte) []byte {
 var errBadString = errors.New("malformed JSON string")
 
 // appendUnquoted appends the value of the quoted JSON string q to dst.
+// Bytes that are not valid UTF-8 pass through unchanged: a streamed token may
+// end inside a UTF-8 sequence, and the screen's filter joins the pieces.
 func appendUnquoted(dst, q []byte) ([]byte, error) {
 	if len(q) < 2 || q[0] != '"' || q[len(q)-1] != '"' {
 		return dst, errBadString
