@@ -123,7 +123,7 @@ func Prepare(t testing.TB, o Options) *Service {
 	s := &Service{
 		URL:     fmt.Sprintf("http://127.0.0.1:%d", port),
 		KeyFile: keyFile, Key: key, Model: model,
-		log:     &lockedBuffer{},
+		log: &lockedBuffer{},
 	}
 	s.args = append([]string{"-model", model, "-listen", fmt.Sprintf("127.0.0.1:%d", port),
 		"-api-key-file", keyFile, "-ctx", "512", "-gpu-layers", "0"}, o.Args...)
