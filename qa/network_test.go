@@ -1,0 +1,59 @@
+package qa
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"path/filepath"
+	"regexp"
+	"testing"
+	"time"
+)
+
+// freePort returns a loopback TCP port nobody listens on right now.
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// TestNICForcedDown boots with a user-mode virtio NIC whose host port
+// forwards to the guest's 127.0.0.1:8000. Debian's kernel only shows the
+// NIC with virtio_net loaded, so this image loads it (and, to cover that
+// path in the same boot, keeps the model on its read-only partition). The
+// guest must come up, init must report the link it forced down, and the
+// forwarded port must give no HTTP answer.
+func TestNICForcedDown(t *testing.T) {
+	imageDir(t)
+	out := buildImage(t, demoModel(t), "-model-partition", "always", "-extra-modules", "virtio_pci,virtio_net")
+	port := freePort(t)
+	nic := fmt.Sprintf("user,model=virtio-net-pci,hostfwd=tcp:127.0.0.1:%d-:8000", port)
+	vm := boot(t, filepath.Join(out, "kwyre.img"), BootOptions{Args: []string{"-nic", nic}})
+	if _, err := vm.Expect(readyRE, bootTimeout); err != nil {
+		t.Fatalf("boot: %v", err)
+	}
+	t.Logf("boot to ready with NIC and model partition: %.1fs", vm.Since().Seconds())
+	if !regexp.MustCompile(`(?i)(down[^\n]*eth0|eth0[^\n]*down)`).MatchString(vm.Output()) {
+		t.Errorf("init did not report forcing eth0 down")
+	}
+
+	client := &http.Client{Timeout: 10 * time.Second}
+	resp, err := client.Get(fmt.Sprintf("http://127.0.0.1:%d/health", port))
+	if err == nil {
+		resp.Body.Close()
+		t.Errorf("the service answered through the forwarded port: %s", resp.Status)
+	} else {
+		t.Logf("forwarded port: %v (as it must)", err)
+	}
+
+	if _, err := vm.Monitor("system_powerdown"); err != nil {
+		t.Fatalf("system_powerdown: %v", err)
+	}
+	if err := vm.Wait(offTimeout); err != nil {
+		t.Fatalf("power-off: %v", err)
+	}
+}
