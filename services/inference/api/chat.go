@@ -72,8 +72,16 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request, eng Engine) {
 		}
 		defer sess.Unlock()
 		t.sess, t.owner = sess, sess.ID
-	} else {
-		t.owner = randomID("req_", 12)
+		// Ending or wiping the session stops its turn.
+		stop := make(chan struct{})
+		defer close(stop)
+		go func() {
+			select {
+			case <-sess.Done():
+				cancel()
+			case <-stop:
+			}
+		}()
 	}
 
 	prompt, e := t.promptTokens()
@@ -122,9 +130,9 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request, eng Engine) {
 	}
 	failed := true
 	defer func() {
-		// A stateless request, a failed turn or a wiped session leaves
-		// nothing behind in the KV cache.
-		if t.sess == nil || failed || t.sess.Buf.Wiped() || ctx.Err() != nil {
+		// A failed turn or a wiped session leaves nothing behind in the KV
+		// cache; a stateless request's slot (owner "") is wiped on Release.
+		if t.sess != nil && (failed || t.sess.Buf.Wiped() || ctx.Err() != nil) {
 			slot.Wipe()
 		}
 		slot.Release()
@@ -150,8 +158,11 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request, eng Engine) {
 	}
 	res, err := slot.Generate(ctx, prompt, samp, emit)
 	finish := res.FinishReason
+	if err == nil && finish == "cancelled" && ctx.Err() == nil {
+		err = context.Canceled // the engine stopped on its own: treat as failure
+	}
 	switch {
-	case err == nil:
+	case err == nil && finish != "cancelled":
 	case errors.Is(err, ErrContextFull):
 		finish = "length"
 	case r.Context().Err() != nil:
@@ -160,7 +171,7 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request, eng Engine) {
 		return
 	case ctx.Err() != nil:
 		e := &apiError{status: http.StatusServiceUnavailable, typ: "server_error", code: "wiped",
-			msg: "all sessions were wiped while this request ran", retryAfter: 1}
+			msg: "the session (or every session) was wiped while this request ran", retryAfter: 1}
 		if sse != nil {
 			sse.fail(e)
 		} else {

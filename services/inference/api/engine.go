@@ -47,7 +47,8 @@ type Engine interface {
 	// Tokenize appends the tokens of text to dst.
 	Tokenize(text []byte, dst []int32) ([]int32, error)
 	// Acquire waits (first come, first served) for a slot and gives it to
-	// owner, preferring the slot that already holds owner's KV cache.
+	// owner, preferring the slot that already holds owner's KV cache. Owner
+	// "" is a stateless request: its slot is wiped on Release.
 	Acquire(ctx context.Context, owner string) (Slot, error)
 	// WipeOwner clears and zeroes the KV cells held for owner.
 	WipeOwner(owner string)

@@ -122,19 +122,20 @@ func (s *Server) handleAudit(w http.ResponseWriter, _ *http.Request) {
 	if a := s.Addr(); a != "" {
 		binding = a + " (localhost only)"
 	}
+	integ := s.integrity.Load()
 	rep := auditReport{
 		Server:         serverName(),
 		Timestamp:      now.UTC().Format(time.RFC3339),
 		ActiveSessions: s.sessions.Len(),
 		SecurityControls: securityControls{
 			NetworkBinding:      binding,
-			WeightIntegrity:     s.cfg.WeightIntegrity,
+			WeightIntegrity:     integ.summary,
 			ConversationStorage: s.cfg.ConversationStorage,
 			SessionWipe:         "on_close + idle_timeout_" + shortDuration(s.cfg.IdleTimeout) + " + shutdown + intrusion",
 			IntrusionWatchdog:   ReadWatchdogState(s.cfg.WatchdogStateFile, s.cfg.WatchdogInterval, now),
 			ContentLogging:      "NEVER",
 		},
-		Integrity: s.cfg.IntegrityReport,
+		Integrity: integ.report,
 		Note:      "Metadata only. No conversation content is ever logged or persisted.",
 	}
 	writeJSON(w, http.StatusOK, rep)

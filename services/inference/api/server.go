@@ -58,9 +58,10 @@ type Server struct {
 	sessions *session.Table
 	created  int64
 
-	engine   atomic.Pointer[loadedEngine]
-	progress atomic.Uint32 // float32 bits
-	failed   atomic.Bool
+	engine    atomic.Pointer[loadedEngine]
+	integrity atomic.Pointer[integrityInfo]
+	progress  atomic.Uint32 // float32 bits
+	failed    atomic.Bool
 
 	mu          sync.Mutex
 	addr        netip.AddrPort // the bound listener address
@@ -92,6 +93,7 @@ func New(cfg Config) *Server {
 	s := &Server{cfg: cfg, log: cfg.Logger, metrics: NewMetrics(), created: time.Now().Unix()}
 	s.sessions = session.NewTable(cfg.Limits.MaxSessions, s.sessionWiped)
 	s.epoch, s.epochCancel = context.WithCancel(context.Background())
+	s.SetWeightIntegrity(cfg.WeightIntegrity, cfg.IntegrityReport)
 	return s
 }
 
@@ -118,6 +120,17 @@ func (s *Server) SetEngine(e Engine, info EngineInfo, load time.Duration) {
 	s.SetProgress(1)
 	s.metrics.SetLoadSeconds(load.Seconds())
 	s.engine.Store(&loadedEngine{Engine: e, info: info})
+}
+
+type integrityInfo struct {
+	summary string
+	report  any
+}
+
+// SetWeightIntegrity records what was verified of the model (and init's
+// boot manifest result, if any) for /audit.
+func (s *Server) SetWeightIntegrity(summary string, report any) {
+	s.integrity.Store(&integrityInfo{summary: summary, report: report})
 }
 
 // SetFailed makes /health answer "error" (the service is about to exit).

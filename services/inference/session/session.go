@@ -35,7 +35,8 @@ type Session struct {
 	Buf *secbuf.Buffer
 
 	turn     chan struct{}
-	lastUsed atomic.Int64 // unix nanoseconds
+	done     chan struct{} // closed when the session is wiped
+	lastUsed atomic.Int64  // unix nanoseconds
 	created  time.Time
 }
 
@@ -48,7 +49,7 @@ func newSession() (*Session, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Session{ID: idPrefix + hex.EncodeToString(raw[:]), Buf: buf, turn: make(chan struct{}, 1), created: time.Now()}
+	s := &Session{ID: idPrefix + hex.EncodeToString(raw[:]), Buf: buf, turn: make(chan struct{}, 1), done: make(chan struct{}), created: time.Now()}
 	s.Touch()
 	return s, nil
 }
@@ -79,6 +80,9 @@ func (s *Session) Unlock() {
 	s.Touch()
 	<-s.turn
 }
+
+// Done is closed when the session is wiped: a turn in flight stops.
+func (s *Session) Done() <-chan struct{} { return s.done }
 
 // Touch records activity for the idle timeout.
 func (s *Session) Touch() { s.lastUsed.Store(time.Now().UnixNano()) }

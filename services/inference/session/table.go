@@ -135,6 +135,7 @@ func (t *Table) RunReaper(ctx context.Context, timeout, interval time.Duration) 
 }
 
 func (t *Table) wipe(s *Session, reason string) {
+	close(s.done)
 	s.Buf.Wipe()
 	t.onWipe(s.ID, reason)
 }

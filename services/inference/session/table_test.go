@@ -45,6 +45,11 @@ func TestCreateGetEnd(t *testing.T) {
 	if !s.Buf.Wiped() {
 		t.Fatal("End did not wipe the buffer")
 	}
+	select {
+	case <-s.Done():
+	default:
+		t.Fatal("Done not closed by End")
+	}
 	if tab.End(s.ID, ReasonEnd) {
 		t.Fatal("second End = true")
 	}
