@@ -1,0 +1,47 @@
+package qa
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/kwyre/kwyre/tools/testmodel"
+)
+
+// BenchmarkBootToReady measures QEMU start (firmware included) to the
+// console's "kwyre: ready" on ttyS0, for a tiny model and a
+// llama3.2-1b-shaped q4_0 model (~0.7 GB, on the read-only partition as
+// `auto` puts it), to show how boot grows with model size: init hashes the
+// whole model before anything starts, then the service loads it.
+//
+//	KWYRE_QA_IMAGE=$PWD/build go test -run '^$' -bench BootToReady -benchtime 1x ./qa/
+func BenchmarkBootToReady(b *testing.B) {
+	imageDir(b)
+	for _, preset := range []string{"tiny", "llama3.2-1b"} {
+		b.Run(preset, func(b *testing.B) {
+			model := filepath.Join(b.TempDir(), preset+".gguf")
+			if err := testmodel.WriteFile(model, testmodel.Options{Preset: preset, Seed: 1}); err != nil {
+				b.Fatalf("model: %v", err)
+			}
+			st, err := os.Stat(model)
+			if err != nil {
+				b.Fatal(err)
+			}
+			out := buildImage(b, model)
+			img := filepath.Join(out, "kwyre.img")
+			b.ResetTimer()
+			var total float64
+			for i := 0; i < b.N; i++ {
+				vm := boot(b, img, BootOptions{})
+				if _, err := vm.Expect(readyRE, bootTimeout); err != nil {
+					b.Fatalf("boot: %v", err)
+				}
+				total += vm.Since().Seconds()
+				vm.Kill()
+			}
+			b.StopTimer()
+			b.ReportMetric(total/float64(b.N), "s-to-ready")
+			b.ReportMetric(float64(st.Size())/(1<<20), "model-MiB")
+		})
+	}
+}
