@@ -44,6 +44,7 @@ func run() error {
 		bootDevice  = flag.String("boot-device", "", "block device the appliance booted from; its removal powers off (\"\" = not watched)")
 		nvmlLib     = flag.String("nvml-lib", "", "path of libnvidia-ml.so.1 (default: the loader's search path)")
 		noGPU       = flag.Bool("no-gpu", false, "do not scan NVIDIA GPUs")
+		only        = flag.String("scanners", "", "comma-separated scanners to run (default: all); e.g. tracer,processes")
 		once        = flag.Bool("once", false, "scan once, print the findings as JSON and exit")
 	)
 	flag.Parse()
@@ -80,6 +81,12 @@ func run() error {
 		gpu := scan.NewGPU(*nvmlLib)
 		defer gpu.Close()
 		scanners = append(scanners, gpu)
+	}
+
+	if *only != "" {
+		if scanners, err = selectScanners(scanners, *only); err != nil {
+			return err
+		}
 	}
 
 	cfg := watchdog.Config{
@@ -132,6 +139,26 @@ func parsePIDs(s string) ([]int, error) {
 			return nil, fmt.Errorf("-protect: %q is not a pid", f)
 		}
 		out = append(out, pid)
+	}
+	return out, nil
+}
+
+// selectScanners keeps the scanners named in list.
+func selectScanners(all []scan.Scanner, list string) ([]scan.Scanner, error) {
+	byName := map[string]scan.Scanner{}
+	var names []string
+	for _, s := range all {
+		byName[s.Name()] = s
+		names = append(names, s.Name())
+	}
+	var out []scan.Scanner
+	for _, n := range strings.Split(list, ",") {
+		n = strings.TrimSpace(n)
+		s, ok := byName[n]
+		if !ok {
+			return nil, fmt.Errorf("-scanners: unknown scanner %q (have %s)", n, strings.Join(names, ", "))
+		}
+		out = append(out, s)
 	}
 	return out, nil
 }
