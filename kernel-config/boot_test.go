@@ -1,0 +1,246 @@
+package kernelconfig
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/klauspost/compress/zstd"
+	"github.com/u-root/u-root/pkg/cpio"
+)
+
+// kernelPath is the kernel under test: $KWYRE_KERNEL, or what build.sh made.
+func kernelPath(t *testing.T) string {
+	t.Helper()
+	if p := os.Getenv("KWYRE_KERNEL"); p != "" {
+		return p
+	}
+	p, err := filepath.Abs("../build/vmlinuz-kwyre")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(p); err != nil {
+		if os.Getenv("KWYRE_REQUIRE_KERNEL") != "" {
+			t.Fatalf("no kernel at %s: run make kernel", p)
+		}
+		t.Skipf("no kernel at %s: run make kernel (or set KWYRE_REQUIRE_KERNEL=1 to fail)", p)
+	}
+	return p
+}
+
+// buildInit compiles testinit as a static binary.
+func buildInit(t *testing.T, dir string) []byte {
+	t.Helper()
+	out := filepath.Join(dir, "init")
+	cmd := exec.Command("go", "build", "-o", out, "./testinit")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if msg, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build ./testinit: %v\n%s", err, msg)
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// writeInitramfs writes a zstd-compressed newc archive holding /init and
+// /dev/console. Directories are written explicitly as 0755: u-root would
+// create missing parents as 0777.
+func writeInitramfs(path string, init []byte) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	zw, err := zstd.NewWriter(f)
+	if err != nil {
+		return fmt.Errorf("zstd writer: %w", err)
+	}
+	w := cpio.Newc.Writer(zw)
+	records := []cpio.Record{
+		cpio.Directory(".", 0o755),
+		cpio.Directory("dev", 0o755),
+		cpio.CharDev("dev/console", 0o600, 5, 1),
+		cpio.StaticRecord(init, cpio.Info{Name: "init", Mode: cpio.S_IFREG | 0o755}),
+	}
+	for _, r := range records {
+		if err := w.WriteRecord(cpio.MakeReproducible(r)); err != nil {
+			return fmt.Errorf("cpio record %s: %w", r.Name, err)
+		}
+	}
+	if err := cpio.WriteTrailer(w); err != nil {
+		return fmt.Errorf("cpio trailer: %w", err)
+	}
+	if err := zw.Close(); err != nil {
+		return fmt.Errorf("zstd close: %w", err)
+	}
+	return f.Close()
+}
+
+// boot runs QEMU (TCG) with a virtio network card attached and returns the
+// serial console output once the guest powers off.
+func boot(t *testing.T, kernel, initrd string) (string, time.Duration) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "qemu-system-x86_64",
+		"-accel", "tcg", "-m", "512", "-nodefaults", "-display", "none",
+		"-no-reboot", "-serial", "stdio",
+		"-kernel", kernel, "-initrd", initrd,
+		"-append", "console=ttyS0 panic=-1",
+		// A card for a driver to claim; restrict=on keeps it off the host's network.
+		"-nic", "user,model=virtio-net-pci,restrict=on",
+	)
+	var out bytes.Buffer
+	cmd.Stdout = &out
+	cmd.Stderr = &out
+	start := time.Now()
+	err := cmd.Run()
+	took := time.Since(start)
+	if ctx.Err() != nil {
+		t.Fatalf("QEMU did not power off within the deadline; console:\n%s", out.String())
+	}
+	if err != nil {
+		t.Fatalf("qemu: %v; console:\n%s", err, out.String())
+	}
+	return out.String(), took
+}
+
+// parseReport collects the guest's "kwyre-boottest: key=value" lines.
+func parseReport(console string) map[string]string {
+	got := map[string]string{}
+	sc := bufio.NewScanner(strings.NewReader(console))
+	for sc.Scan() {
+		line := strings.TrimSpace(strings.TrimSuffix(sc.Text(), "\r"))
+		rest, ok := strings.CutPrefix(line, "kwyre-boottest: ")
+		if !ok {
+			continue
+		}
+		if k, v, ok := strings.Cut(rest, "="); ok {
+			got[k] = v
+		}
+	}
+	return got
+}
+
+func TestBootOnlyLoopback(t *testing.T) {
+	kernel := kernelPath(t)
+	if _, err := exec.LookPath("qemu-system-x86_64"); err != nil {
+		t.Skip("qemu-system-x86_64 is not installed")
+	}
+	dir := t.TempDir()
+	initrd := filepath.Join(dir, "initramfs.cpio.zst")
+	if err := writeInitramfs(initrd, buildInit(t, dir)); err != nil {
+		t.Fatalf("initramfs: %v", err)
+	}
+	console, took := boot(t, kernel, initrd)
+	t.Logf("boot to power-off under TCG: %v", took.Round(time.Millisecond))
+	got := parseReport(console)
+	if got["done"] != "yes" {
+		t.Fatalf("the guest init did not finish; console:\n%s", console)
+	}
+	for _, tc := range []struct {
+		key, want, why string
+	}{
+		{"links", "lo", "the only network link is loopback"},
+		{"virtio-net", "present,driver=none", "a virtio network card is attached and nothing drives it"},
+		{"lockdown", "none integrity [confidentiality]", "lockdown in confidentiality mode"},
+		{"memfd_secret", "ok", "memfd_secret works (SECRETMEM, secretmem.enable=1)"},
+		{"netns", "ok", "network namespaces for the services"},
+		{"userns", "EINVAL", "no user namespaces"},
+		{"packet_socket", "EAFNOSUPPORT", "no packet sockets"},
+		{"dev_mem", "no", "no /dev/mem"},
+		{"proc_kcore", "no", "no /proc/kcore"},
+	} {
+		if got[tc.key] != tc.want {
+			t.Errorf("%s: %s = %q, want %q", tc.why, tc.key, got[tc.key], tc.want)
+		}
+	}
+	if r := got["release"]; !strings.HasSuffix(r, "-kwyre") {
+		t.Errorf("release %q is not the Kwyre kernel", r)
+	}
+	if t.Failed() {
+		t.Logf("console:\n%s", console)
+	}
+}
+
+func TestParseReport(t *testing.T) {
+	for _, tc := range []struct {
+		name, console string
+		want          map[string]string
+	}{
+		{"crlf and noise", "[    0.1] boot\r\nkwyre-boottest: links=lo\r\nkwyre-boottest: done=yes\r\n", map[string]string{"links": "lo", "done": "yes"}},
+		{"value with equals", "kwyre-boottest: error=mount a=b\n", map[string]string{"error": "mount a=b"}},
+		{"no report", "Kernel panic - not syncing\n", map[string]string{}},
+		{"malformed", "kwyre-boottest: novalue\n", map[string]string{}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := parseReport(tc.console)
+			if len(got) != len(tc.want) {
+				t.Fatalf("got %v, want %v", got, tc.want)
+			}
+			for k, v := range tc.want {
+				if got[k] != v {
+					t.Errorf("%s = %q, want %q", k, got[k], v)
+				}
+			}
+		})
+	}
+}
+
+// The archive must hold exactly ".", "dev", "dev/console" (char 5,1) and
+// "init", with 0755 directories.
+func TestInitramfsLayout(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "i.cpio.zst")
+	if err := writeInitramfs(path, []byte("#!/bin/true\n")); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	zr, err := zstd.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer zr.Close()
+	raw, err := io.ReadAll(zr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs, err := cpio.ReadAllRecords(cpio.Newc.Reader(bytes.NewReader(raw)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []struct {
+		name  string
+		mode  uint64
+		major uint64
+		minor uint64
+	}{
+		{".", cpio.S_IFDIR | 0o755, 0, 0},
+		{"dev", cpio.S_IFDIR | 0o755, 0, 0},
+		{"dev/console", cpio.S_IFCHR | 0o600, 5, 1},
+		{"init", cpio.S_IFREG | 0o755, 0, 0},
+	}
+	if len(recs) != len(want) {
+		t.Fatalf("%d records, want %d: %v", len(recs), len(want), recs)
+	}
+	for i, w := range want {
+		r := recs[i]
+		if r.Name != w.name || r.Mode != w.mode || r.Rmajor != w.major || r.Rminor != w.minor {
+			t.Errorf("record %d = %s mode %o dev %d,%d; want %s mode %o dev %d,%d",
+				i, r.Name, r.Mode, r.Rmajor, r.Rminor, w.name, w.mode, w.major, w.minor)
+		}
+	}
+}

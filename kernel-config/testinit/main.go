@@ -1,0 +1,160 @@
+// Command testinit is PID 1 of the kernel boot test: it reports what the
+// running kernel offers (network links, lockdown, memfd_secret, namespaces,
+// packet sockets, /dev/mem) as "kwyre-boottest: key=value" lines on the
+// console and powers the machine off.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+func report(key, value string) {
+	fmt.Printf("kwyre-boottest: %s=%s\n", key, value)
+}
+
+func mounts() error {
+	for _, m := range []struct{ fstype, target string }{
+		{"proc", "/proc"},
+		{"sysfs", "/sys"},
+		{"securityfs", "/sys/kernel/security"},
+		{"devtmpfs", "/dev"},
+	} {
+		if err := os.MkdirAll(m.target, 0o755); err != nil {
+			return fmt.Errorf("mkdir %s: %w", m.target, err)
+		}
+		if err := unix.Mount(m.fstype, m.target, m.fstype, unix.MS_NOSUID|unix.MS_NOEXEC, ""); err != nil {
+			return fmt.Errorf("mount %s on %s: %w", m.fstype, m.target, err)
+		}
+	}
+	return nil
+}
+
+// links lists the network interfaces the kernel created.
+func links() string {
+	entries, err := os.ReadDir("/sys/class/net")
+	if err != nil {
+		return "error: " + err.Error()
+	}
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	sort.Strings(names)
+	return strings.Join(names, ",")
+}
+
+// virtioNet says whether a virtio network PCI function is present, so the
+// test knows a card was there for a driver to claim.
+func virtioNet() string {
+	devs, err := filepath.Glob("/sys/bus/pci/devices/*")
+	if err != nil {
+		return "error: " + err.Error()
+	}
+	for _, d := range devs {
+		vendor, _ := os.ReadFile(filepath.Join(d, "vendor"))
+		device, _ := os.ReadFile(filepath.Join(d, "device"))
+		v, id := strings.TrimSpace(string(vendor)), strings.TrimSpace(string(device))
+		if v == "0x1af4" && (id == "0x1000" || id == "0x1041") {
+			driver := "none"
+			if target, err := os.Readlink(filepath.Join(d, "driver")); err == nil {
+				driver = filepath.Base(target)
+			}
+			return "present,driver=" + driver
+		}
+	}
+	return "absent"
+}
+
+func errname(err error) string {
+	if err == nil {
+		return "ok"
+	}
+	var errno unix.Errno
+	if errors.As(err, &errno) {
+		return unix.ErrnoName(errno)
+	}
+	return err.Error()
+}
+
+func memfdSecret() string {
+	fd, _, errno := unix.Syscall(unix.SYS_MEMFD_SECRET, 0, 0, 0)
+	if errno != 0 {
+		return errname(errno)
+	}
+	unix.Close(int(fd))
+	return "ok"
+}
+
+// inNamespace starts this program again (as "child", which exits at once)
+// in a new namespace of the given kind. clone(2) is used because unshare(2)
+// refuses CLONE_NEWUSER in a multi-threaded process, which every Go program is.
+func inNamespace(flag uintptr) string {
+	cmd := exec.Command("/proc/self/exe", "child")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: flag}
+	err := cmd.Run()
+	var errno syscall.Errno
+	if errors.As(err, &errno) {
+		return unix.ErrnoName(errno)
+	}
+	if err != nil {
+		return err.Error()
+	}
+	return "ok"
+}
+
+func packetSocket() string {
+	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW, 0)
+	if err == nil {
+		unix.Close(fd)
+	}
+	return errname(err)
+}
+
+func exists(path string) string {
+	if _, err := os.Stat(path); err != nil {
+		return "no"
+	}
+	return "yes"
+}
+
+func main() {
+	if len(os.Args) > 1 && os.Args[1] == "child" {
+		return
+	}
+	if err := mounts(); err != nil {
+		report("error", err.Error())
+	}
+	var uts unix.Utsname
+	if err := unix.Uname(&uts); err == nil {
+		report("release", unix.ByteSliceToString(uts.Release[:]))
+	}
+	report("links", links())
+	report("virtio-net", virtioNet())
+	lockdown, err := os.ReadFile("/sys/kernel/security/lockdown")
+	if err != nil {
+		report("lockdown", "error: "+err.Error())
+	} else {
+		report("lockdown", strings.TrimSpace(string(lockdown)))
+	}
+	report("memfd_secret", memfdSecret())
+	report("netns", inNamespace(unix.CLONE_NEWNET))
+	report("userns", inNamespace(unix.CLONE_NEWUSER))
+	report("packet_socket", packetSocket())
+	report("dev_mem", exists("/dev/mem"))
+	report("proc_kcore", exists("/proc/kcore"))
+	report("done", "yes")
+	unix.Sync()
+	if err := unix.Reboot(unix.LINUX_REBOOT_CMD_POWER_OFF); err != nil {
+		report("error", "power off: "+err.Error())
+	}
+	os.Exit(1) // PID 1 exiting panics the kernel, and panic=-1 with -no-reboot ends QEMU
+}
