@@ -69,12 +69,14 @@ func WriteGPT(out string, parts []Part) (int64, error) {
 	start := int64(mib)
 	var table []*gpt.Partition
 	var hashes [][]byte
+	var sizes []int64
 	for i, p := range parts {
 		st, err := os.Stat(p.File)
 		if err != nil {
 			return 0, fmt.Errorf("partition %s: %w", p.Name, err)
 		}
 		size := alignUp(st.Size(), mib)
+		sizes = append(sizes, st.Size())
 		sum, err := fileHash(p.File)
 		if err != nil {
 			return 0, fmt.Errorf("partition %s: %w", p.Name, err)
@@ -123,7 +125,9 @@ func WriteGPT(out string, parts []Part) (int64, error) {
 		if err != nil {
 			return fail(fmt.Errorf("partition %s: %w", p.Name, err))
 		}
-		_, err = d.WritePartitionContents(i+1, f)
+		// go-diskfs wants the whole partition: pad to its aligned size.
+		pad := io.LimitReader(zeros{}, int64(table[i].Size)-sizes[i])
+		_, err = d.WritePartitionContents(i+1, io.MultiReader(f, pad))
 		f.Close()
 		if err != nil {
 			return fail(fmt.Errorf("write partition %s: %w", p.Name, err))
@@ -136,4 +140,11 @@ func WriteGPT(out string, parts []Part) (int64, error) {
 		return 0, fmt.Errorf("disk image: %w", err)
 	}
 	return total, nil
+}
+
+type zeros struct{}
+
+func (zeros) Read(p []byte) (int, error) {
+	clear(p)
+	return len(p), nil
 }
