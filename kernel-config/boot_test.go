@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -55,7 +56,7 @@ func buildInit(t *testing.T, dir string) []byte {
 // writeInitramfs writes a zstd-compressed newc archive holding /init and
 // /dev/console. Directories are written explicitly as 0755: u-root would
 // create missing parents as 0777.
-func writeInitramfs(path string, init []byte) error {
+func writeInitramfs(path string, init []byte, modules map[string][]byte) error {
 	f, err := os.Create(path)
 	if err != nil {
 		return err
@@ -71,6 +72,18 @@ func writeInitramfs(path string, init []byte) error {
 		cpio.Directory("dev", 0o755),
 		cpio.CharDev("dev/console", 0o600, 5, 1),
 		cpio.StaticRecord(init, cpio.Info{Name: "init", Mode: cpio.S_IFREG | 0o755}),
+	}
+	if len(modules) > 0 {
+		records = append(records, cpio.Directory("modules", 0o755))
+		names := make([]string, 0, len(modules))
+		for name := range modules {
+			names = append(names, name)
+		}
+		sort.Strings(names)
+		for _, name := range names {
+			records = append(records, cpio.StaticRecord(modules[name],
+				cpio.Info{Name: "modules/" + name, Mode: cpio.S_IFREG | 0o644}))
+		}
 	}
 	for _, r := range records {
 		if err := w.WriteRecord(cpio.MakeReproducible(r)); err != nil {
@@ -132,22 +145,90 @@ func parseReport(console string) map[string]string {
 	return got
 }
 
-func TestBootOnlyLoopback(t *testing.T) {
+// booted is the one QEMU boot the tests below share (each boot costs tens
+// of seconds under TCG).
+var booted struct {
+	done    bool
+	report  map[string]string
+	console string
+	modules string // why no modules were packed; "" when they were
+}
+
+func bootKernel(t *testing.T) {
+	t.Helper()
 	kernel := kernelPath(t)
 	if _, err := exec.LookPath("qemu-system-x86_64"); err != nil {
 		t.Skip("qemu-system-x86_64 is not installed")
 	}
+	if booted.done {
+		return
+	}
 	dir := t.TempDir()
+	modules, why := buildModules(t, dir)
 	initrd := filepath.Join(dir, "initramfs.cpio.zst")
-	if err := writeInitramfs(initrd, buildInit(t, dir)); err != nil {
+	if err := writeInitramfs(initrd, buildInit(t, dir), modules); err != nil {
 		t.Fatalf("initramfs: %v", err)
 	}
 	console, took := boot(t, kernel, initrd)
 	t.Logf("boot to power-off under TCG: %v", took.Round(time.Millisecond))
-	got := parseReport(console)
-	if got["done"] != "yes" {
+	booted.done, booted.console, booted.report, booted.modules = true, console, parseReport(console), why
+	if booted.report["done"] != "yes" {
 		t.Fatalf("the guest init did not finish; console:\n%s", console)
 	}
+}
+
+// buildModules builds testdata/hello against the kernel build tree and
+// returns it signed with the build's key, unsigned, and signed with a key
+// the kernel does not know. Without a build tree matching the kernel under
+// test it returns no modules and the reason.
+func buildModules(t *testing.T, dir string) (map[string][]byte, string) {
+	t.Helper()
+	if os.Getenv("KWYRE_KERNEL") != "" {
+		return nil, "KWYRE_KERNEL names another kernel than the build tree's"
+	}
+	obj, err := filepath.Abs("../build/kernel-obj")
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := filepath.Join(filepath.Dir(obj), "kernel-keys")
+	signFile := filepath.Join(obj, "scripts", "sign-file")
+	for _, p := range []string{filepath.Join(obj, "Module.symvers"), signFile, filepath.Join(keys, "signing_key.pem")} {
+		if _, err := os.Stat(p); err != nil {
+			return nil, fmt.Sprintf("no kernel build tree (%s missing)", p)
+		}
+	}
+	src := filepath.Join(dir, "hello")
+	if err := os.CopyFS(src, os.DirFS("testdata/hello")); err != nil {
+		t.Fatalf("copy testdata/hello: %v", err)
+	}
+	run := func(name string, args ...string) {
+		t.Helper()
+		if msg, err := exec.Command(name, args...).CombinedOutput(); err != nil {
+			t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, msg)
+		}
+	}
+	run("make", "-s", "-C", obj, "ARCH=x86_64", "M="+src, "modules")
+	ko := filepath.Join(src, "kwyre_hello.ko")
+	other := filepath.Join(dir, "other.pem")
+	run("openssl", "req", "-new", "-nodes", "-x509", "-newkey", "rsa:2048", "-batch",
+		"-subj", "/CN=not the Kwyre build key", "-days", "1", "-keyout", other, "-out", other)
+	signed, otherKey := filepath.Join(dir, "signed.ko"), filepath.Join(dir, "otherkey.ko")
+	run(signFile, "sha512", filepath.Join(keys, "signing_key.pem"), filepath.Join(keys, "signing_key.x509"), ko, signed)
+	run(signFile, "sha512", other, other, ko, otherKey)
+	mods := map[string][]byte{}
+	for name, path := range map[string]string{"1-signed.ko": signed, "2-unsigned.ko": ko, "3-otherkey.ko": otherKey} {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mods[name] = b
+	}
+	return mods, ""
+}
+
+func TestBootOnlyLoopback(t *testing.T) {
+	bootKernel(t)
+	got := booted.report
 	for _, tc := range []struct {
 		key, want, why string
 	}{
@@ -169,7 +250,27 @@ func TestBootOnlyLoopback(t *testing.T) {
 		t.Errorf("release %q is not the Kwyre kernel", r)
 	}
 	if t.Failed() {
-		t.Logf("console:\n%s", console)
+		t.Logf("console:\n%s", booted.console)
+	}
+}
+
+// Only a module signed with the key the build generated may load.
+func TestBootModuleSignatures(t *testing.T) {
+	bootKernel(t)
+	if booted.modules != "" {
+		t.Skip(booted.modules)
+	}
+	for _, tc := range []struct{ key, want string }{
+		{"module_1-signed", "ok"},
+		{"module_2-unsigned", "EKEYREJECTED"},
+		{"module_3-otherkey", "EKEYREJECTED"},
+	} {
+		if got := booted.report[tc.key]; got != tc.want {
+			t.Errorf("%s = %q, want %q", tc.key, got, tc.want)
+		}
+	}
+	if !strings.Contains(booted.console, "kwyre_hello: loaded") {
+		t.Errorf("the signed module did not announce itself; console:\n%s", booted.console)
 	}
 }
 
@@ -201,7 +302,7 @@ func TestParseReport(t *testing.T) {
 // "init", with 0755 directories.
 func TestInitramfsLayout(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "i.cpio.zst")
-	if err := writeInitramfs(path, []byte("#!/bin/true\n")); err != nil {
+	if err := writeInitramfs(path, []byte("#!/bin/true\n"), nil); err != nil {
 		t.Fatal(err)
 	}
 	f, err := os.Open(path)

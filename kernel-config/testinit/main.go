@@ -126,6 +126,26 @@ func exists(path string) string {
 	return "yes"
 }
 
+// loadModules tries every /modules/*.ko the test packed, in name order, and
+// reports each result as module_<file>=ok or the errno.
+func loadModules() {
+	mods, err := filepath.Glob("/modules/*.ko")
+	if err != nil {
+		report("error", "glob /modules: "+err.Error())
+		return
+	}
+	for _, m := range mods {
+		key := "module_" + strings.TrimSuffix(filepath.Base(m), ".ko")
+		f, err := os.Open(m)
+		if err != nil {
+			report(key, err.Error())
+			continue
+		}
+		report(key, errname(unix.FinitModule(int(f.Fd()), "", 0)))
+		f.Close()
+	}
+}
+
 func main() {
 	if len(os.Args) > 1 && os.Args[1] == "child" {
 		return
@@ -151,6 +171,7 @@ func main() {
 	report("packet_socket", packetSocket())
 	report("dev_mem", exists("/dev/mem"))
 	report("proc_kcore", exists("/proc/kcore"))
+	loadModules()
 	report("done", "yes")
 	unix.Sync()
 	if err := unix.Reboot(unix.LINUX_REBOOT_CMD_POWER_OFF); err != nil {
