@@ -166,6 +166,7 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request, eng Engine) {
 	case errors.Is(err, ErrContextFull):
 		finish = "length"
 	case r.Context().Err() != nil:
+		s.metrics.generation(res)
 		s.metrics.disconnects.Add(1)
 		s.log.Info("client disconnected; generation stopped", "completion_tokens", res.CompletionTokens)
 		return
