@@ -288,3 +288,35 @@ func rm(t *testing.T, root, rel string) {
 		t.Fatal(err)
 	}
 }
+
+func TestCheck(t *testing.T) {
+	root := tree(t)
+	entries, _, err := Parse(bytes.NewReader(generate(t, root)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	write(t, root, "bin/kwyre-init", "ELF Init", 0o755)
+	write(t, root, "lib/extra.ko", "module", 0o644)
+	tests := []struct {
+		paths []string
+		want  []Kind
+	}{
+		{[]string{"/bin/kwyre-inference", "/lib/x86_64-linux-gnu/libc.so.6"}, nil},
+		{[]string{"/bin/kwyre-init"}, []Kind{Changed}},
+		{[]string{"/lib/extra.ko"}, []Kind{Unlisted}},
+		{[]string{"/empty", "/lib/extra.ko", "/bin/kwyre-init"}, []Kind{Unlisted, Changed}},
+		{nil, nil},
+	}
+	for _, tt := range tests {
+		d := Check(root, entries, tt.paths)
+		if len(d) != len(tt.want) {
+			t.Errorf("Check(%v) = %v, want kinds %v", tt.paths, d, tt.want)
+			continue
+		}
+		for i := range d {
+			if d[i].Kind != tt.want[i] {
+				t.Errorf("Check(%v)[%d] = %v, want %v", tt.paths, i, d[i], tt.want[i])
+			}
+		}
+	}
+}

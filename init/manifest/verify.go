@@ -37,6 +37,8 @@ func (k Kind) String() string {
 		return "not a regular file"
 	case Unreadable:
 		return "unreadable"
+	case Unlisted:
+		return "not in the manifest"
 	}
 	return fmt.Sprintf("kind(%d)", int(k))
 }
@@ -64,6 +66,8 @@ func (d Difference) String() string {
 		return fmt.Sprintf("extra executable: %s (%d bytes, not in the manifest)", d.Path, d.GotSize)
 	case NotRegular, Unreadable:
 		return fmt.Sprintf("%s: %s: %v", d.Kind, d.Path, d.Err)
+	case Unlisted:
+		return fmt.Sprintf("not in the manifest: %s", d.Path)
 	}
 	return fmt.Sprintf("%s: %s", d.Kind, d.Path)
 }
@@ -141,23 +145,9 @@ func Verify(root string, m io.Reader) (Result, error) {
 	}
 
 	for i, e := range entries {
-		s := sums[i]
-		res.Bytes += s.size
-		switch {
-		case s.missing:
-			res.Differences = append(res.Differences, Difference{Kind: Missing, Path: e.Path, WantSHA256: e.SHA256, WantSize: e.Size})
-		case errors.Is(s.err, errNotRegular):
-			res.Differences = append(res.Differences, Difference{Kind: NotRegular, Path: e.Path, WantSHA256: e.SHA256, WantSize: e.Size, Err: s.err})
-		case s.err != nil:
-			res.Differences = append(res.Differences, Difference{Kind: Unreadable, Path: e.Path, WantSHA256: e.SHA256, WantSize: e.Size, Err: s.err})
-		case s.size != e.Size || s.statSz != e.Size:
-			got := s.size
-			if got == e.Size {
-				got = s.statSz
-			}
-			res.Differences = append(res.Differences, Difference{Kind: Resized, Path: e.Path, WantSHA256: e.SHA256, GotSHA256: s.sha256, WantSize: e.Size, GotSize: got})
-		case s.sha256 != e.SHA256:
-			res.Differences = append(res.Differences, Difference{Kind: Changed, Path: e.Path, WantSHA256: e.SHA256, GotSHA256: s.sha256, WantSize: e.Size, GotSize: s.size})
+		res.Bytes += sums[i].size
+		if d, ok := compare(e, sums[i]); ok {
+			res.Differences = append(res.Differences, d)
 		}
 	}
 
