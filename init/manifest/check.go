@@ -63,4 +63,3 @@ func compare(e Entry, s sum) (Difference, bool) {
 	}
 	return d, true
 }
-
