@@ -192,6 +192,9 @@ func TestRunDetectsTracerAttachedLater(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root to ptrace")
 	}
+	if _, err := exec.LookPath("strace"); err != nil {
+		t.Skip("strace not installed")
+	}
 	sl := exec.Command("sleep", "120")
 	if err := sl.Start(); err != nil {
 		t.Fatal(err)
