@@ -241,6 +241,8 @@ func TestBootOnlyLoopback(t *testing.T) {
 		{"packet_socket", "EAFNOSUPPORT", "no packet sockets"},
 		{"dev_mem", "no", "no /dev/mem"},
 		{"proc_kcore", "no", "no /proc/kcore"},
+		{"config_netdevices", "n", "the running kernel says it has no network device support"},
+		{"config_net", "y", "the running kernel keeps networking for loopback"},
 	} {
 		if got[tc.key] != tc.want {
 			t.Errorf("%s: %s = %q, want %q", tc.why, tc.key, got[tc.key], tc.want)

@@ -112,7 +112,10 @@ configure() {
 			cat "$obj/merge.log" >&2
 			die "merge_config.sh failed"
 		}
-	kmake olddefconfig >/dev/null
+	kmake olddefconfig >"$obj/olddefconfig.log" 2>&1 || {
+		cat "$obj/olddefconfig.log" >&2
+		die "make olddefconfig failed"
+	}
 }
 
 unpack

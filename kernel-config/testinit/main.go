@@ -5,6 +5,8 @@
 package main
 
 import (
+	"bufio"
+	"compress/gzip"
 	"errors"
 	"fmt"
 	"os"
@@ -146,6 +148,34 @@ func loadModules() {
 	}
 }
 
+// kernelOption reads one option from the running kernel's /proc/config.gz:
+// its value, "n" when not set, "absent", or the error.
+func kernelOption(name string) string {
+	f, err := os.Open("/proc/config.gz")
+	if err != nil {
+		return "error: " + err.Error()
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		return "error: " + err.Error()
+	}
+	sc := bufio.NewScanner(zr)
+	for sc.Scan() {
+		line := sc.Text()
+		if line == "# "+name+" is not set" {
+			return "n"
+		}
+		if v, ok := strings.CutPrefix(line, name+"="); ok {
+			return v
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return "error: " + err.Error()
+	}
+	return "absent"
+}
+
 func main() {
 	if len(os.Args) > 1 && os.Args[1] == "child" {
 		return
@@ -171,6 +201,8 @@ func main() {
 	report("packet_socket", packetSocket())
 	report("dev_mem", exists("/dev/mem"))
 	report("proc_kcore", exists("/proc/kcore"))
+	report("config_netdevices", kernelOption("CONFIG_NETDEVICES"))
+	report("config_net", kernelOption("CONFIG_NET"))
 	loadModules()
 	report("done", "yes")
 	unix.Sync()
