@@ -38,7 +38,7 @@ func kernelPath(t *testing.T) string {
 }
 
 // buildInit compiles testinit as a static binary.
-func buildInit(t *testing.T, dir string) []byte {
+func buildInit(t testing.TB, dir string) []byte {
 	t.Helper()
 	out := filepath.Join(dir, "init")
 	cmd := exec.Command("go", "build", "-o", out, "./testinit")
@@ -101,7 +101,7 @@ func writeInitramfs(path string, init []byte, modules map[string][]byte) error {
 
 // boot runs QEMU (TCG) with a virtio network card attached and returns the
 // serial console output once the guest powers off.
-func boot(t *testing.T, kernel, initrd string) (string, time.Duration) {
+func boot(t testing.TB, kernel, initrd string) (string, time.Duration) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
@@ -345,5 +345,38 @@ func TestInitramfsLayout(t *testing.T) {
 			t.Errorf("record %d = %s mode %o dev %d,%d; want %s mode %o dev %d,%d",
 				i, r.Name, r.Mode, r.Rmajor, r.Rminor, w.name, w.mode, w.major, w.minor)
 		}
+	}
+}
+
+// BenchmarkBootToPowerOff boots the tiny test init (no modules) with this
+// kernel and with Debian's (build/debian-kernel/vmlinuz), same initramfs,
+// and reports the wall time from starting QEMU to the guest powering off.
+func BenchmarkBootToPowerOff(b *testing.B) {
+	if _, err := exec.LookPath("qemu-system-x86_64"); err != nil {
+		b.Skip("qemu-system-x86_64 is not installed")
+	}
+	dir := b.TempDir()
+	initrd := filepath.Join(dir, "initramfs.cpio.zst")
+	if err := writeInitramfs(initrd, buildInit(b, dir), nil); err != nil {
+		b.Fatalf("initramfs: %v", err)
+	}
+	for _, k := range []struct{ name, path string }{
+		{"kwyre", "../build/vmlinuz-kwyre"},
+		{"debian", "../build/debian-kernel/vmlinuz"},
+	} {
+		b.Run(k.name, func(b *testing.B) {
+			if _, err := os.Stat(k.path); err != nil {
+				b.Skipf("no kernel at %s", k.path)
+			}
+			var total time.Duration
+			for i := 0; i < b.N; i++ {
+				console, took := boot(b, k.path, initrd)
+				if parseReport(console)["done"] != "yes" {
+					b.Fatalf("the guest init did not finish; console:\n%s", console)
+				}
+				total += took
+			}
+			b.ReportMetric(total.Seconds()/float64(b.N), "s/boot")
+		})
 	}
 }
