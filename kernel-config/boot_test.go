@@ -241,6 +241,8 @@ func TestBootOnlyLoopback(t *testing.T) {
 		{"packet_socket", "EAFNOSUPPORT", "no packet sockets"},
 		{"dev_mem", "no", "no /dev/mem"},
 		{"proc_kcore", "no", "no /proc/kcore"},
+		{"sysctl_ptrace_scope", "yes", "Yama's ptrace_scope, which init requires"},
+		{"sysctl_suid_dumpable", "yes", "fs.suid_dumpable, which init requires"},
 		{"config_netdevices", "n", "the running kernel says it has no network device support"},
 		{"config_net", "y", "the running kernel keeps networking for loopback"},
 	} {

@@ -201,6 +201,9 @@ func main() {
 	report("packet_socket", packetSocket())
 	report("dev_mem", exists("/dev/mem"))
 	report("proc_kcore", exists("/proc/kcore"))
+	// The knobs init refuses to boot without.
+	report("sysctl_ptrace_scope", exists("/proc/sys/kernel/yama/ptrace_scope"))
+	report("sysctl_suid_dumpable", exists("/proc/sys/fs/suid_dumpable"))
 	report("config_netdevices", kernelOption("CONFIG_NETDEVICES"))
 	report("config_net", kernelOption("CONFIG_NET"))
 	loadModules()
