@@ -31,12 +31,18 @@ type BootMedium struct {
 	done    chan struct{}
 }
 
-// NewBootMedium starts listening to kernel uevents for device (a name such as
-// "sda" or a path such as /dev/sda1 or /dev/disk/by-partlabel/ESP). sysRoot is
-// normally /sys.
+// NewBootMedium starts listening to kernel uevents for device: a name such as
+// "sda", a path such as /dev/sda1 or /dev/disk/by-partlabel/ESP, or
+// "partname:NAME", the partition whose GPT name is NAME (found through sysfs,
+// so it works without udev). sysRoot is normally /sys.
 func NewBootMedium(device, sysRoot string) (*BootMedium, error) {
 	dev := device
-	if strings.HasPrefix(dev, "/") {
+	if name, ok := strings.CutPrefix(dev, "partname:"); ok {
+		var err error
+		if dev, err = PartitionByName(filepath.Join(sysRoot, "class", "block"), name); err != nil {
+			return nil, fmt.Errorf("boot device %s: %w", device, err)
+		}
+	} else if strings.HasPrefix(dev, "/") {
 		real, err := filepath.EvalSymlinks(dev)
 		if err != nil {
 			return nil, fmt.Errorf("boot device %s: %w", device, err)
@@ -169,6 +175,37 @@ func (b *BootMedium) match(ev map[string]string) (string, bool) {
 		return name, true // a partition of the boot disk
 	}
 	return "", false
+}
+
+// PartitionByName finds the block device (e.g. "vda1") whose GPT partition
+// name is name, from the PARTNAME of each device's uevent file under sysBlock.
+func PartitionByName(sysBlock, name string) (string, error) {
+	if name == "" {
+		return "", errors.New("empty partition name")
+	}
+	devs, err := os.ReadDir(sysBlock)
+	if err != nil {
+		return "", fmt.Errorf("list block devices: %w", err)
+	}
+	var found []string
+	for _, d := range devs {
+		b, err := os.ReadFile(filepath.Join(sysBlock, d.Name(), "uevent"))
+		if err != nil {
+			continue
+		}
+		for _, l := range strings.Split(string(b), "\n") {
+			if l == "PARTNAME="+name {
+				found = append(found, d.Name())
+			}
+		}
+	}
+	switch len(found) {
+	case 0:
+		return "", fmt.Errorf("no partition named %q in %s", name, sysBlock)
+	case 1:
+		return found[0], nil
+	}
+	return "", fmt.Errorf("partition name %q is ambiguous: %s", name, strings.Join(found, ", "))
 }
 
 // ParseUevent splits a kernel uevent ("remove@/devices/...\0ACTION=remove\0...")

@@ -3,11 +3,14 @@ package scan
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	diskfs "github.com/diskfs/go-diskfs"
+	"github.com/diskfs/go-diskfs/partition/gpt"
 	"golang.org/x/sys/unix"
 )
 
@@ -180,4 +183,108 @@ func waitFor(t *testing.T, cond func() bool) {
 		}
 	}
 	t.Fatal("condition not met within 10s")
+}
+
+// The appliance names its boot partition by GPT name. A GPT image on a loop
+// device with partition scanning stands in for the stick; detaching it
+// removes the partition, as pulling the stick does.
+func TestBootMediumPartitionByNameDetached(t *testing.T) {
+	requireRoot(t)
+	if _, err := exec.LookPath("losetup"); err != nil {
+		t.Skip("losetup not installed")
+	}
+	name := fmt.Sprintf("kwyre-wd-%d", os.Getpid())
+	img := filepath.Join(t.TempDir(), "stick.img")
+	d, err := diskfs.Create(img, 8<<20, diskfs.SectorSize512)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Partition(&gpt.Table{LogicalSectorSize: 512, PhysicalSectorSize: 512, ProtectiveMBR: true,
+		Partitions: []*gpt.Partition{{Index: 1, Start: 2048, End: 8191, Type: gpt.LinuxFilesystem, Name: name}}}); err != nil {
+		t.Fatal(err)
+	}
+	d.Close()
+	out, err := exec.Command("losetup", "-f", "-P", "--show", img).CombinedOutput()
+	if err != nil {
+		t.Skipf("losetup: %v %s", err, out)
+	}
+	loop := strings.TrimSpace(string(out))
+	detached := false
+	detach := func() {
+		if !detached {
+			detached = true
+			if out, err := exec.Command("losetup", "-d", loop).CombinedOutput(); err != nil {
+				t.Errorf("detach %s: %v %s", loop, err, out)
+			}
+		}
+	}
+	defer detach()
+	part := filepath.Base(loop) + "p1"
+	// losetup -P scans the table before it returns; give udev-less sysfs a
+	// moment, then conclude the kernel cannot read GPT.
+	for i := 0; ; i++ {
+		if _, err := os.Stat("/sys/class/block/" + part); err == nil {
+			break
+		}
+		if i == 40 {
+			t.Skipf("kernel found no partition on %s: built without CONFIG_EFI_PARTITION?", loop)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	b, err := NewBootMedium("partname:"+name, "/sys")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if b.dev != part || b.disk != filepath.Base(loop) || !b.present {
+		t.Fatalf("resolved to dev %q disk %q present %v; want %s on %s", b.dev, b.disk, b.present, part, loop)
+	}
+	if got, err := b.Scan(nil); err != nil || len(got) != 0 {
+		t.Fatalf("before detaching: %v, %v", got, err)
+	}
+	detach()
+	select {
+	case <-b.Wake():
+	case <-time.After(10 * time.Second):
+		t.Fatal("no wake-up after detaching")
+	}
+	got, err := b.Scan(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(matching(got, "boot medium "+part+" was removed (kernel uevent)")) != 1 {
+		t.Fatalf("partition removal not found: %v", got)
+	}
+}
+
+func TestPartitionByName(t *testing.T) {
+	sys := t.TempDir()
+	for dev, uevent := range map[string]string{
+		"vda":  "MAJOR=254\nMINOR=0\nDEVNAME=vda\nDEVTYPE=disk\n",
+		"vda1": "MAJOR=254\nMINOR=1\nDEVNAME=vda1\nDEVTYPE=partition\nPARTN=1\nPARTNAME=ESP\n",
+		"vda2": "MAJOR=254\nMINOR=2\nDEVNAME=vda2\nDEVTYPE=partition\nPARTN=2\nPARTNAME=kwyre-model\n",
+		"sdb1": "DEVNAME=sdb1\nDEVTYPE=partition\nPARTN=1\nPARTNAME=twice\n",
+		"sdc1": "DEVNAME=sdc1\nDEVTYPE=partition\nPARTN=1\nPARTNAME=twice\n",
+	} {
+		if err := os.MkdirAll(filepath.Join(sys, dev), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(sys, dev, "uevent"), []byte(uevent), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tests := []struct{ name, want, err string }{
+		{"ESP", "vda1", ""},
+		{"kwyre-model", "vda2", ""},
+		{"kwyre", "", "no partition named"},
+		{"twice", "", "ambiguous"},
+		{"", "", "empty"},
+	}
+	for _, tc := range tests {
+		got, err := PartitionByName(sys, tc.name)
+		if got != tc.want || (err == nil) != (tc.err == "") || (err != nil && !strings.Contains(err.Error(), tc.err)) {
+			t.Errorf("%q: got %q, %v; want %q, error %q", tc.name, got, err, tc.want, tc.err)
+		}
+	}
 }
