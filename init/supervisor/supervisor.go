@@ -3,7 +3,8 @@
 // no supplementary groups, no_new_privs, only the capabilities its config
 // lists, a clean environment and, where asked, the services' network
 // namespace. A service that crash-loops, or a critical one that dies twice,
-// ends in OnFatal, which init answers with a safe power-off.
+// ends in OnFatal: init stops everything and halts after a crash loop, and
+// powers off at once when a critical service is lost.
 package supervisor
 
 import (
@@ -71,7 +72,7 @@ type Options struct {
 	StateFile string         // supervised.json; "" = none
 	Path      string         // PATH for children; "" = "/bin"
 	Policy    Policy         // zero = DefaultPolicy
-	OnFatal   func(why string)
+	OnFatal   func(why string, critical bool)
 	OnEvent   func(Event) // optional, called synchronously
 }
 
@@ -264,7 +265,7 @@ func (s *Supervisor) supervise(c *child, exit <-chan reaper.Exit) {
 		for { // until an instance runs again
 			if c.Service.Restart == config.RestartCritical {
 				if restartedCritical {
-					s.fatalf(name, "critical service %s died again (%v): no second restart", name, e)
+					s.fatalf(name, true, "critical service %s died again (%v): no second restart", name, e)
 					return
 				}
 				restartedCritical = true
@@ -273,7 +274,7 @@ func (s *Supervisor) supervise(c *child, exit <-chan reaper.Exit) {
 					if s.isStopping() {
 						return
 					}
-					s.fatalf(name, "critical service %s died (%v) and its restart failed: %v", name, e, err)
+					s.fatalf(name, true, "critical service %s died (%v) and its restart failed: %v", name, e, err)
 					return
 				}
 				exit, startedAt = ex, time.Now()
@@ -289,7 +290,7 @@ func (s *Supervisor) supervise(c *child, exit <-chan reaper.Exit) {
 			}
 			failures = append(kept, now)
 			if len(failures) >= pol.Limit {
-				s.fatalf(name, "crash loop: service %s failed %d times within %s (last: %v)", name, len(failures), pol.Window, e)
+				s.fatalf(name, false, "crash loop: service %s failed %d times within %s (last: %v)", name, len(failures), pol.Window, e)
 				return
 			}
 			if ran >= pol.StableAfter {
@@ -322,14 +323,14 @@ func (s *Supervisor) isStopping() bool {
 	return s.stopping
 }
 
-func (s *Supervisor) fatalf(name, format string, args ...any) {
+func (s *Supervisor) fatalf(name string, critical bool, format string, args ...any) {
 	why := fmt.Sprintf(format, args...)
 	s.event(Event{Name: name, Kind: Fatal, Why: why})
 	s.fatal.Do(func() {
 		if s.opt.OnFatal != nil {
 			// Its own goroutine: OnFatal usually calls Stop, which waits
 			// for this supervise loop to end.
-			go s.opt.OnFatal(why)
+			go s.opt.OnFatal(why, critical)
 		}
 	})
 }

@@ -110,8 +110,10 @@ func newSupervisor(t *testing.T, rc *recorder, netns int, pol Policy) *Superviso
 		Ring:      NewRing(4096),
 		StateFile: filepath.Join(t.TempDir(), "supervised.json"),
 		Policy:    pol,
-		OnFatal:   func(why string) { rc.fatal <- why },
-		OnEvent:   rc.onEvent,
+		OnFatal: func(why string, critical bool) {
+			rc.fatal <- fmt.Sprintf("critical=%v %s", critical, why)
+		},
+		OnEvent: rc.onEvent,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -307,7 +309,7 @@ func TestCrashLoopBackoff(t *testing.T) {
 	case <-time.After(15 * time.Second):
 		t.Fatalf("no crash-loop halt; output:\n%s", rc.output())
 	}
-	if !strings.Contains(why, "crash loop: service crasher failed 5 times") || !strings.Contains(why, "exit status 3") {
+	if !strings.Contains(why, "critical=false crash loop: service crasher failed 5 times") || !strings.Contains(why, "exit status 3") {
 		t.Errorf("fatal reason = %q", why)
 	}
 	starts, exits := rc.of(Started), rc.of(Exited)
@@ -387,7 +389,7 @@ func TestCritical(t *testing.T) {
 			}
 			select {
 			case why := <-rc.fatal:
-				if !strings.Contains(why, tt.wantFatal) || !strings.Contains(why, "critical service wd") {
+				if !strings.Contains(why, tt.wantFatal) || !strings.Contains(why, "critical=true critical service wd") {
 					t.Errorf("fatal = %q, want %q", why, tt.wantFatal)
 				}
 			case <-time.After(10 * time.Second):

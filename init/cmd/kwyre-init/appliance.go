@@ -32,9 +32,10 @@ const (
 
 // appliance is the state init builds up while it boots.
 type appliance struct {
-	out  *syncWriter
-	trig chan string // shutdown reasons; the first one wins
-	ctx  context.Context
+	out     *syncWriter
+	trig    chan string // power-off reasons; the first one wins
+	haltReq chan string // reasons to stop the services and halt
+	ctx     context.Context
 
 	cfg       *config.Config
 	netnsFD   int
@@ -50,6 +51,7 @@ func newAppliance(out io.Writer) *appliance {
 	return &appliance{
 		out:     &syncWriter{w: out},
 		trig:    make(chan string, 16),
+		haltReq: make(chan string, 1),
 		ctx:     context.Background(),
 		netnsFD: -1,
 		ring:    supervisor.NewRing(64 << 10),
@@ -64,9 +66,26 @@ func (a *appliance) run() {
 		a.halt(err.Error())
 		return
 	}
-	fmt.Fprintln(a.out, "kwyre-init: appliance ready")
-	why := <-a.trig
-	a.powerOff(why)
+	fmt.Fprintf(a.out, "kwyre-init: appliance ready (uptime %s)\n", uptime())
+	select {
+	case why := <-a.trig:
+		a.powerOff(why)
+	case why := <-a.haltReq:
+		a.halt(why)
+	}
+}
+
+// uptime is the kernel's uptime, for the boot-time figure.
+func uptime() string {
+	b, err := os.ReadFile("/proc/uptime")
+	if err != nil {
+		return "unknown"
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return "unknown"
+	}
+	return f[0] + "s"
 }
 
 // powerOff runs the shutdown sequence and halts if the kernel refuses.
@@ -94,8 +113,12 @@ func (a *appliance) halt(why string) {
 	if a.sup != nil {
 		a.sup.Stop(stopGrace)
 	}
-	fmt.Fprintf(a.out, "kwyre-init: boot stopped: %s\n", why)
-	fmt.Fprintln(a.out, "kwyre-init: no service was started; the system is halted. Press the power button to power off.")
+	fmt.Fprintf(a.out, "kwyre-init: stopped: %s\n", why)
+	if a.sup == nil {
+		fmt.Fprintln(a.out, "kwyre-init: no service was started; the system is halted. Press the power button to power off.")
+	} else {
+		fmt.Fprintln(a.out, "kwyre-init: all services are stopped; the system is halted. Press the power button to power off.")
+	}
 	unix.Sync()
 	if cmdlineHas("kwyre.halt=poweroff") {
 		a.powerOff("halted after a failed boot (kwyre.halt=poweroff)")

@@ -289,6 +289,9 @@ func firstService(c *config.Config, prefix string) *config.Service {
 
 func (a *appliance) startServices() (string, error) {
 	r := reaper.New()
+	r.OnOrphan = func(e reaper.Exit) {
+		fmt.Fprintf(a.out, "kwyre-init: reaped orphan pid %d: %v\n", e.Pid, e)
+	}
 	go r.Run(a.ctx)
 
 	pr, pw, err := os.Pipe()
@@ -312,7 +315,13 @@ func (a *appliance) startServices() (string, error) {
 		Console:   a.out,
 		Ring:      a.ring,
 		StateFile: filepath.Join(runstate.Dir, runstate.Supervised),
-		OnFatal:   func(why string) { a.trig <- why },
+		OnFatal: func(why string, critical bool) {
+			if critical {
+				a.trig <- why // fail closed: power off now
+			} else {
+				a.haltReq <- why // stop everything, keep the reason on screen
+			}
+		},
 	})
 	if err != nil {
 		return "", err
