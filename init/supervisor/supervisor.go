@@ -100,6 +100,8 @@ type child struct {
 	pid  int // 0 while not running; guarded by Supervisor.mu
 	// registered: in Supervisor.children (from its first start on).
 	registered bool
+	// outDone is closed when this instance's output is copied out.
+	outDone chan struct{}
 	done       chan struct{}
 }
 
@@ -212,8 +214,15 @@ func (s *Supervisor) start(c *child) (<-chan reaper.Exit, error) {
 	s.writeStateLocked()
 	s.mu.Unlock()
 
+	c.outDone = make(chan struct{})
+	if len(parentEnds) == 0 {
+		close(c.outDone)
+	}
 	for _, r := range parentEnds {
-		go s.copyOutput(svc.Name, r)
+		go func() {
+			s.copyOutput(svc.Name, r)
+			close(c.outDone)
+		}()
 	}
 	s.event(Event{Name: svc.Name, Kind: Started, Pid: pid})
 	return exit, nil
@@ -249,8 +258,13 @@ func (s *Supervisor) supervise(c *child, exit <-chan reaper.Exit) {
 	restartedCritical := false
 	startedAt := time.Now()
 	for {
-		// Wait for this instance to end.
+		// Wait for this instance to end, and for its last words (briefly:
+		// a helper it left behind may hold the pipe open).
 		e := <-exit
+		select {
+		case <-c.outDone:
+		case <-time.After(500 * time.Millisecond):
+		}
 		s.mu.Lock()
 		c.pid = 0
 		s.writeStateLocked()

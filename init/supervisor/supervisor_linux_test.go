@@ -502,3 +502,28 @@ func TestTTY(t *testing.T) {
 		t.Fatalf("nothing on the tty; output:\n%s", rc.output())
 	}
 }
+
+// TestLastWordsBeforeExit: a child's final output reaches the console
+// before its exit is reported (and so before a shutdown powers off).
+func TestLastWordsBeforeExit(t *testing.T) {
+	rc := newRecorder()
+	s := newSupervisor(t, rc, -1, Policy{Initial: time.Hour, Max: time.Hour, Limit: 5, Window: time.Minute, StableAfter: time.Minute})
+	seen := make(chan bool, 1)
+	s.opt.OnEvent = func(e Event) {
+		rc.onEvent(e)
+		if e.Kind == Exited {
+			seen <- strings.Contains(rc.output(), "talker: last words\n")
+		}
+	}
+	if err := s.Start([]Child{{Service: config.Service{Name: "talker", Path: "/bin/sh", Args: []string{"-c", "sleep 0.2; echo last words; exit 1"}, UID: 801, GID: 801, Restart: "backoff"}}}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case ok := <-seen:
+		if !ok {
+			t.Fatalf("exit reported before the output; console:\n%s", rc.output())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no exit")
+	}
+}

@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/diskfs/go-diskfs"
+	"github.com/diskfs/go-diskfs/partition/gpt"
 	"github.com/u-root/u-root/pkg/cpio"
 
 	"github.com/kwyre/kwyre/init/config"
@@ -82,11 +84,24 @@ func buildBinaries(t *testing.T) string {
 type scenario struct {
 	reportAfter string                  // watchdog's -report-after
 	tamper      func(root string) error // after the manifest is written
+	// modelDisk puts the model on a GPT disk (partition kwyre-model,
+	// squashfs) attached as virtio-blk; buildInitramfs then returns the
+	// disk image's path in disk.
+	modelDisk bool
+	disk      string
+}
+
+// Modules for the model partition, in dependency order (Debian's kernel
+// has them as modules, and there is no modules.dep).
+var diskModules = []string{
+	"kernel/drivers/virtio/virtio_ring.ko", "kernel/drivers/virtio/virtio.ko",
+	"kernel/drivers/virtio/virtio_pci_legacy_dev.ko", "kernel/drivers/virtio/virtio_pci_modern_dev.ko",
+	"kernel/drivers/virtio/virtio_pci.ko", "kernel/drivers/block/virtio_blk.ko", "kernel/fs/squashfs/squashfs.ko",
 }
 
 // buildInitramfs lays out the image in a folder, writes config and
 // manifest, applies the scenario's tampering, and packs it as newc cpio.
-func buildInitramfs(t *testing.T, sc scenario) string {
+func buildInitramfs(t *testing.T, sc *scenario) string {
 	t.Helper()
 	bins := buildBinaries(t)
 	root := filepath.Join(t.TempDir(), "root")
@@ -104,7 +119,15 @@ func buildInitramfs(t *testing.T, sc scenario) string {
 	copyFile(filepath.Join(bins, "init"), "init", 0o755)
 	copyFile(filepath.Join(bins, "testsvc"), "bin/testsvc", 0o755)
 	var mods []string
-	for _, m := range testModules {
+	modList := testModules
+	if sc.modelDisk {
+		modList = append(append([]string(nil), diskModules...), testModules...)
+		os.MkdirAll(filepath.Join(root, "model"), 0o755)
+		if err := os.WriteFile(filepath.Join(root, "model/model.gguf"), bytes.Repeat([]byte("GGUF test model "), 1<<16), 0o444); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, m := range modList {
 		dst := filepath.Join("lib/modules", filepath.Base(m))
 		copyFile(filepath.Join(kernelDir, "modules", m), dst, 0o644)
 		mods = append(mods, "/"+dst)
@@ -125,6 +148,9 @@ func buildInitramfs(t *testing.T, sc scenario) string {
 				UID: 803, GID: 803, NetNS: true, Restart: "backoff"},
 		},
 	}
+	if sc.modelDisk {
+		cfg.ModelPartition, cfg.ModelFS = "kwyre-model", "squashfs"
+	}
 	var cb bytes.Buffer
 	if err := cfg.Write(&cb); err != nil {
 		t.Fatal(err)
@@ -142,6 +168,14 @@ func buildInitramfs(t *testing.T, sc scenario) string {
 	}
 	if sc.tamper != nil {
 		if err := sc.tamper(root); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if sc.modelDisk {
+		// The model leaves the initramfs for its own partition; the
+		// manifest, generated above, still lists it as model/model.gguf.
+		sc.disk = buildModelDisk(t, filepath.Join(root, "model"))
+		if err := os.RemoveAll(filepath.Join(root, "model")); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -195,16 +229,20 @@ type vm struct {
 	done    chan error
 }
 
-func boot(t *testing.T, initramfs string) *vm {
+func boot(t *testing.T, initramfs, disk string) *vm {
 	t.Helper()
 	mon := filepath.Join(t.TempDir(), "monitor.sock")
-	cmd := exec.Command("qemu-system-x86_64",
+	args := []string{
 		"-accel", "tcg", "-m", "512", "-smp", "1",
 		"-display", "none", "-vga", "none", "-nic", "none", "-no-reboot",
-		"-serial", "stdio", "-monitor", "unix:"+mon+",server,nowait",
+		"-serial", "stdio", "-monitor", "unix:" + mon + ",server,nowait",
 		"-kernel", filepath.Join(kernelDir, "vmlinuz"), "-initrd", initramfs,
 		"-append", "console=ttyS0 panic=-1 kwyre.halt=poweroff loglevel=3",
-	)
+	}
+	if disk != "" {
+		args = append(args, "-drive", "file="+disk+",if=virtio,format=raw,readonly=on")
+	}
+	cmd := exec.Command("qemu-system-x86_64", args...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -226,7 +264,7 @@ func boot(t *testing.T, initramfs string) *vm {
 	}()
 	t.Cleanup(func() {
 		cmd.Process.Kill()
-		if t.Failed() {
+		if t.Failed() || testing.Verbose() {
 			t.Logf("serial console:\n%s", v.output())
 		}
 	})
@@ -299,7 +337,7 @@ const bootTimeout = 3 * time.Minute
 
 func TestQEMUBootAndPowerButton(t *testing.T) {
 	skipUnlessQEMU(t)
-	v := boot(t, buildInitramfs(t, scenario{}))
+	v := boot(t, buildInitramfs(t, &scenario{}), "")
 	v.waitLine(t, `^kwyre-init: appliance ready`, bootTimeout)
 	for _, re := range []string{
 		`^kwyre-init: \[ok\] mount filesystems \(`,
@@ -328,7 +366,7 @@ func TestQEMUBootAndPowerButton(t *testing.T) {
 
 func TestQEMUTamperedImageHalts(t *testing.T) {
 	skipUnlessQEMU(t)
-	v := boot(t, buildInitramfs(t, scenario{tamper: func(root string) error {
+	v := boot(t, buildInitramfs(t, &scenario{tamper: func(root string) error {
 		// An extra executable and a changed service binary.
 		if err := os.WriteFile(filepath.Join(root, "bin/sh"), []byte("#!/bin/false\n"), 0o755); err != nil {
 			return err
@@ -340,7 +378,7 @@ func TestQEMUTamperedImageHalts(t *testing.T) {
 		defer f.Close()
 		_, err = f.WriteAt([]byte{0}, 1000)
 		return err
-	}}))
+	}}), "")
 	v.waitLine(t, `^kwyre-init: \[FAIL\] verify manifest \(.*\): files differ from the manifest: 2 difference`, bootTimeout)
 	v.waitLine(t, `^kwyre-init:   changed: bin/testsvc: expected sha256 [0-9a-f]{64}, found [0-9a-f]{64}`, 5*time.Second)
 	v.waitLine(t, `^kwyre-init:   extra executable: bin/sh`, 5*time.Second)
@@ -353,10 +391,75 @@ func TestQEMUTamperedImageHalts(t *testing.T) {
 
 func TestQEMUIntrusionPowersOff(t *testing.T) {
 	skipUnlessQEMU(t)
-	v := boot(t, buildInitramfs(t, scenario{reportAfter: "2s"}))
+	v := boot(t, buildInitramfs(t, &scenario{reportAfter: "2s"}), "")
 	v.waitLine(t, `^kwyre-init: appliance ready`, bootTimeout)
 	v.waitLine(t, `^kwyre-init: \[intrusion\] test: simulated intrusion`, time.Minute)
 	v.waitLine(t, `^kwyre-init: shutting down: intrusion confirmed by the watchdog: test: simulated intrusion`, 10*time.Second)
+	v.waitLine(t, `^inference: testsvc inference: SIGTERM`, 30*time.Second)
+	v.waitExit(t, time.Minute)
+}
+
+// buildModelDisk packs dir as squashfs into partition 1 (GPT name
+// kwyre-model) of a disk image.
+func buildModelDisk(t *testing.T, dir string) string {
+	t.Helper()
+	if _, err := exec.LookPath("mksquashfs"); err != nil {
+		t.Skip("mksquashfs not installed")
+	}
+	tmp := t.TempDir()
+	sq := filepath.Join(tmp, "model.squashfs")
+	if out, err := exec.Command("mksquashfs", dir, sq, "-noappend", "-quiet", "-comp", "gzip").CombinedOutput(); err != nil {
+		t.Fatalf("mksquashfs: %v: %s", err, out)
+	}
+	fi, err := os.Stat(sq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sectors := uint64(fi.Size()+511) / 512
+	disk := filepath.Join(tmp, "disk.img")
+	d, err := diskfs.Create(disk, int64(2048+sectors+2048)*512, diskfs.SectorSize512)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Partition(&gpt.Table{
+		LogicalSectorSize: 512, PhysicalSectorSize: 512, ProtectiveMBR: true,
+		Partitions: []*gpt.Partition{{Index: 1, Start: 2048, End: 2048 + sectors - 1, Type: gpt.LinuxFilesystem, Name: "kwyre-model"}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(sq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := d.WritePartitionContents(1, f); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return disk
+}
+
+func TestQEMUModelPartition(t *testing.T) {
+	skipUnlessQEMU(t)
+	sc := &scenario{modelDisk: true}
+	v := boot(t, buildInitramfs(t, sc), sc.disk)
+	v.waitLine(t, `^kwyre-init: appliance ready`, bootTimeout)
+	v.waitLine(t, `^kwyre-init: \[ok\] load kernel modules \(.*\): 9 loaded`, 5*time.Second)
+	v.waitLine(t, `^kwyre-init: \[ok\] mount model partition \(.*\): /dev/vda1 \(squashfs\) read-only at /model`, 5*time.Second)
+	v.waitLine(t, `^kwyre-init: \[ok\] verify manifest \(.*\): 13 files`, 5*time.Second)
+	v.monitorCmd(t, "system_powerdown")
+	v.waitExit(t, time.Minute)
+}
+
+func TestQEMUCtrlAltDel(t *testing.T) {
+	skipUnlessQEMU(t)
+	v := boot(t, buildInitramfs(t, &scenario{}), "")
+	v.waitLine(t, `^kwyre-init: appliance ready`, bootTimeout)
+	v.waitLine(t, `^inference: testsvc inference: `, time.Minute) // its SIGTERM handler is in place
+	v.monitorCmd(t, "sendkey ctrl-alt-delete")
+	v.waitLine(t, `^kwyre-init: shutting down: Ctrl-Alt-Del \(SIGINT\)`, time.Minute)
 	v.waitLine(t, `^inference: testsvc inference: SIGTERM`, 30*time.Second)
 	v.waitExit(t, time.Minute)
 }
