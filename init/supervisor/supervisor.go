@@ -102,7 +102,7 @@ type child struct {
 	registered bool
 	// outDone is closed when this instance's output is copied out.
 	outDone chan struct{}
-	done       chan struct{}
+	done    chan struct{}
 }
 
 // New checks opt and returns a Supervisor. It sets RLIMIT_CORE to 0 for the

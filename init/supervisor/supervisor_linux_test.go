@@ -515,7 +515,7 @@ func TestLastWordsBeforeExit(t *testing.T) {
 			seen <- strings.Contains(rc.output(), "talker: last words\n")
 		}
 	}
-	if err := s.Start([]Child{{Service: config.Service{Name: "talker", Path: "/bin/sh", Args: []string{"-c", "sleep 0.2; echo last words; exit 1"}, UID: 801, GID: 801, Restart: "backoff"}}}); err != nil {
+	if err := s.Start([]Child{{Service: config.Service{Name: "talker", Path: "/bin/sh", Args: []string{"-c", "echo last words; exit 1"}, UID: 801, GID: 801, Restart: "backoff"}}}); err != nil {
 		t.Fatal(err)
 	}
 	select {
