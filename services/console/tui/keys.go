@@ -12,6 +12,8 @@ const clearScrollback = "\x1b[3J\x1b[H\x1b[2J"
 
 type screenClearedMsg struct{}
 
+const statusOpening = "opening a session…"
+
 const helpText = "Enter sends · Ctrl-N new session · Ctrl-W wipe now · Ctrl-C stop reply · PgUp/PgDn scroll · /help"
 
 func (m *Model) onKey(k tea.KeyMsg) tea.Cmd {
@@ -79,7 +81,7 @@ func (m *Model) enter() tea.Cmd {
 			m.status = "opening a session, try again in a moment"
 			return nil
 		}
-		m.status = "opening a session…"
+		m.status = statusOpening
 		return m.openSession()
 	}
 	m.ta.Reset()

@@ -139,6 +139,9 @@ func (m *Model) onSession(msg sessionMsg) tea.Cmd {
 	}
 	m.session = msg.id
 	m.sessionStart = m.opt.Now()
+	if m.status == statusOpening {
+		m.status = "session open: press Enter to send"
+	}
 	return nil
 }
 
