@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/kwyre/kwyre/init/config"
+	"github.com/kwyre/kwyre/init/gpudev"
 	"github.com/kwyre/kwyre/init/manifest"
 	"github.com/kwyre/kwyre/init/modules"
 	"github.com/kwyre/kwyre/init/mounts"
@@ -34,6 +35,7 @@ func (a *appliance) bootSteps() []steps.Step {
 		{Name: "read config", Run: a.readConfig},
 		{Name: "network: loopback only", Run: a.loopbackOnly},
 		{Name: "load kernel modules", Run: a.loadModules},
+		{Name: "GPU device nodes", Run: a.gpuNodes},
 		{Name: "mount model partition", Run: a.mountModel},
 		{Name: "lock kernel modules", Run: a.lockModules},
 		{Name: "verify manifest", Run: a.verifyManifest},
@@ -186,6 +188,29 @@ func (a *appliance) loadModules() (string, error) {
 		note += fmt.Sprintf(", %d without their device (%s)", skipped, strings.Join(notes, "; "))
 	}
 	return note, nil
+}
+
+// gpuNodes makes /dev/nvidia* for the inference service's group only.
+func (a *appliance) gpuNodes() (string, error) {
+	nodes, err := gpudev.Plan("/proc")
+	if errors.Is(err, gpudev.ErrNoDriver) {
+		return "no NVIDIA driver", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	inf := a.cfg.Service("inference")
+	if inf == nil {
+		return "no inference service: nodes not created", nil
+	}
+	if err := gpudev.Create("/dev", nodes, inf.GID); err != nil {
+		return "", err
+	}
+	names := make([]string, len(nodes))
+	for i, n := range nodes {
+		names[i] = n.Name
+	}
+	return fmt.Sprintf("%s (group %d, 0660)", strings.Join(names, " "), inf.GID), nil
 }
 
 func (a *appliance) mountModel() (string, error) {
