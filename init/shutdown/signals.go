@@ -11,7 +11,8 @@ import (
 // (power failure, from the kernel or a UPS).
 var Signals = []os.Signal{syscall.SIGTERM, syscall.SIGINT, syscall.SIGPWR}
 
-// NotifySignals sends a reason to trig for each of Signals received.
+// NotifySignals sends a reason to trig for each of Signals received,
+// never blocking: when trig is full a shutdown is already queued.
 func NotifySignals(trig chan<- string) {
 	ch := make(chan os.Signal, 4)
 	signal.Notify(ch, Signals...)
@@ -21,7 +22,10 @@ func NotifySignals(trig chan<- string) {
 			if s == syscall.SIGINT {
 				why = "Ctrl-Alt-Del (SIGINT)"
 			}
-			trig <- why
+			select {
+			case trig <- why:
+			default: // a shutdown is already queued
+			}
 		}
 	}()
 }
