@@ -1,20 +1,34 @@
 package testmodel
 
 import (
+	"log/slog"
 	"math"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/kwyre/kwyre/services/inference/gguf"
 	"github.com/ollama/ollama/llama"
 	"github.com/ollama/ollama/ml"
 )
 
 var backendOnce sync.Once
 
-// loadLlama loads path with llama.cpp (CPU) and returns a context of n tokens.
+// cpuTime is the process's user+system CPU time; on a shared machine it says
+// more than wall time about what loading and decoding cost.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// loadLlama loads path with llama.cpp (CPU) and returns a context of n
+// tokens. One thread: on a busy two-core machine ggml's spinning thread pool
+// makes two threads a thousand times slower for these small models.
 func loadLlama(t *testing.T, path string, n int) (*llama.Model, *llama.Context) {
 	t.Helper()
 	backendOnce.Do(llama.BackendInit)
@@ -23,7 +37,7 @@ func loadLlama(t *testing.T, path string, n int) (*llama.Model, *llama.Context) 
 		t.Fatalf("llama.cpp refused %s: %v", path, err)
 	}
 	t.Cleanup(func() { llama.FreeModel(m) })
-	ctx, err := llama.NewContextWithModel(m, llama.NewContextParams(n, n, 1, 2, ml.FlashAttentionDisabled, ""))
+	ctx, err := llama.NewContextWithModel(m, llama.NewContextParams(n, n, 1, 1, ml.FlashAttentionDisabled, ""))
 	if err != nil {
 		t.Fatalf("llama context: %v", err)
 	}
@@ -135,8 +149,9 @@ func TestLlamaTinyGenerates(t *testing.T) {
 			if err := WriteFile(path, Options{Preset: "tiny", Type: typ, Seed: 7}); err != nil {
 				t.Fatal(err)
 			}
-			start := time.Now()
+			start, cpu0 := time.Now(), cpuTime()
 			m, ctx := loadLlama(t, path, 256)
+			loaded, cpu1 := time.Now(), cpuTime()
 			steps := greedy(t, m, ctx, chatML([2]string{"user", "Hello, how are you?"}), 32)
 			if len(steps) == 0 {
 				t.Fatal("no tokens generated")
@@ -146,7 +161,41 @@ func TestLlamaTinyGenerates(t *testing.T) {
 					t.Fatalf("bad token %d (p=%v)", s.tok, s.prob)
 				}
 			}
-			t.Logf("load + %d tokens in %v", len(steps), time.Since(start))
+			t.Logf("load %v (cpu %v), prompt + %d tokens %v (cpu %v)", loaded.Sub(start), cpu1-cpu0,
+				len(steps), time.Since(loaded), cpuTime()-cpu1)
 		})
+	}
+}
+
+func TestMain(m *testing.M) {
+	// llama.cpp's loader prints pages of INFO lines through slog.
+	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	os.Exit(m.Run())
+}
+
+// TestLlamaAgreesWithCheck loads each small preset with llama.cpp and
+// compares what it reports with gguf.Check's Info.
+func TestLlamaAgreesWithCheck(t *testing.T) {
+	for _, p := range []string{"demo", "tiny", "small"} {
+		for _, typ := range []string{"f16", "q4_0"} {
+			t.Run(p+"/"+typ, func(t *testing.T) {
+				path := filepath.Join(t.TempDir(), p+".gguf")
+				if err := WriteFile(path, Options{Preset: p, Type: typ, Seed: 5}); err != nil {
+					t.Fatal(err)
+				}
+				info, err := gguf.Check(path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				m, _ := loadLlama(t, path, 64)
+				arch, err := llama.GetModelArch(path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if uint64(m.NumVocab()) != info.VocabSize || uint64(m.NEmbd()) != info.EmbeddingLen || arch != info.Arch {
+					t.Errorf("llama.cpp: vocab %d, embd %d, arch %q; Check: %+v", m.NumVocab(), m.NEmbd(), arch, info)
+				}
+			})
+		}
 	}
 }
