@@ -22,8 +22,7 @@ func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) {
 			msg: "the model is still loading; see /health", retryAfter: 2}).write(w)
 		return
 	}
-	// Everything that touches plaintext runs under runtime/secret.
-	scrub.Do(func() { s.chat(w, r, eng) })
+	s.chat(w, r, eng)
 }
 
 // chatTurn carries one request's state through the handler.
@@ -44,7 +43,11 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request, eng Engine) {
 		e.write(w)
 		return
 	}
-	req, e := parseChat(body, lim, eng.ContextSize())
+	// Pure-Go plaintext handling runs under runtime/secret; llama.cpp calls
+	// (cgo) cannot, so their buffers are wiped explicitly instead.
+	var req *chatRequest
+	ctxSize := eng.ContextSize()
+	scrub.Do(func() { req, e = parseChat(body, lim, ctxSize) })
 	scrub.Bytes(body)
 	if e != nil {
 		e.write(w)
@@ -90,7 +93,6 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request, eng Engine) {
 		e.write(w)
 		return
 	}
-	ctxSize := eng.ContextSize()
 	n := len(prompt)
 	if n >= ctxSize {
 		what := "the messages are"
@@ -297,8 +299,17 @@ func (t *chatTurn) commit(reply []byte) error {
 
 // writeAnswer writes a non-streamed chat.completion from a wiped buffer.
 func (t *chatTurn) writeAnswer(w http.ResponseWriter, reply []byte, finish string, res Result) {
-	b := make([]byte, 0, 6*len(reply)+512)
+	var b []byte
 	defer func() { scrub.Bytes(b) }()
+	scrub.Do(func() { b = t.buildAnswer(reply, finish, res) })
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
+	w.Write(b)
+}
+
+func (t *chatTurn) buildAnswer(reply []byte, finish string, res Result) []byte {
+	b := make([]byte, 0, 6*len(reply)+512)
 	b = append(b, `{"id":"`...)
 	b = append(b, t.id...)
 	b = append(b, `","object":"chat.completion","created":`...)
@@ -317,9 +328,5 @@ func (t *chatTurn) writeAnswer(w http.ResponseWriter, reply []byte, finish strin
 	b = appendEscaped(b, []byte(finish))
 	b = append(b, `"}],"usage":`...)
 	b = appendUsage(b, res)
-	b = append(b, "}\n"...)
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(http.StatusOK)
-	w.Write(b)
+	return append(b, "}\n"...)
 }

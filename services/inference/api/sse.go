@@ -61,11 +61,13 @@ func (s *sseWriter) content(piece []byte) error {
 }
 
 func (s *sseWriter) contentChunk(text []byte) error {
-	s.buf = grow(s.buf, len(s.head)+6*len(text)+96)
-	s.buf = append(s.buf[:0], s.head...)
-	s.buf = append(s.buf, `,"choices":[{"index":0,"delta":{"content":"`...)
-	s.buf = appendEscaped(s.buf, text)
-	s.buf = append(s.buf, `"},"finish_reason":null}]}`+"\n\n"...)
+	scrub.Do(func() {
+		s.buf = grow(s.buf, len(s.head)+6*len(text)+96)
+		s.buf = append(s.buf[:0], s.head...)
+		s.buf = append(s.buf, `,"choices":[{"index":0,"delta":{"content":"`...)
+		s.buf = appendEscaped(s.buf, text)
+		s.buf = append(s.buf, `"},"finish_reason":null}]}`+"\n\n"...)
+	})
 	return s.send()
 }
 

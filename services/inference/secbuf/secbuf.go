@@ -161,7 +161,9 @@ func (b *Buffer) Open(fn func(msgs []Message) error) error {
 		scrub.Bytes(scratch)
 		return err
 	}
-	scrub.Do(func() { err = fn(msgs) })
+	// fn runs outside scrub.Do: it may call into llama.cpp (cgo), which
+	// runtime/secret does not survive. The scratch buffer is wiped anyway.
+	err = fn(msgs)
 	scrub.Bytes(scratch)
 	clear(msgs)
 	return err
