@@ -27,11 +27,19 @@ type inferenceService struct {
 	key  string
 }
 
-// buildInference builds the real kwyre-inference into dir. The package is
-// built by another engineer in parallel: until its packages exist the test is
-// skipped; any other build failure fails it.
+// buildInference builds the real kwyre-inference into dir, or uses
+// $KWYRE_INFERENCE_BIN (say bin/kwyre-inference after make build: building
+// llama.cpp from a cold cache can take longer than go test's default timeout).
+// Until the service's packages exist the test is skipped; any other build
+// failure fails it.
 func buildInference(t *testing.T, dir string) string {
 	t.Helper()
+	if bin := os.Getenv("KWYRE_INFERENCE_BIN"); bin != "" {
+		if _, err := os.Stat(bin); err != nil {
+			t.Fatalf("KWYRE_INFERENCE_BIN: %v", err)
+		}
+		return bin
+	}
 	root, err := exec.Command("go", "env", "GOMOD").Output()
 	if err != nil {
 		t.Fatalf("go env GOMOD: %v", err)
