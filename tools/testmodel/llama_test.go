@@ -199,3 +199,33 @@ func TestLlamaAgreesWithCheck(t *testing.T) {
 		}
 	}
 }
+
+// TestLlamaLoadsRealShapes checks that llama.cpp accepts the real-model
+// shapes (tied embeddings, GQA, 128256-token vocabulary, K-quants) and
+// decodes with them. The 8B preset has the same layout at four times the
+// size; it is left to the GPU benchmarks.
+func TestLlamaLoadsRealShapes(t *testing.T) {
+	if testing.Short() {
+		t.Skip("writes and loads a 0.7 GB model")
+	}
+	for _, typ := range []string{"q4_0", "q4_k_m"} {
+		t.Run("llama3.2-1b/"+typ, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "1b.gguf")
+			if err := WriteFile(path, Options{Preset: "llama3.2-1b", Type: typ, Seed: 1}); err != nil {
+				t.Fatal(err)
+			}
+			info, err := gguf.Check(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			m, ctx := loadLlama(t, path, 32)
+			if uint64(m.NumVocab()) != info.VocabSize || m.NEmbd() != 2048 {
+				t.Fatalf("llama.cpp: vocab %d embd %d; Check %+v", m.NumVocab(), m.NEmbd(), info)
+			}
+			steps := greedy(t, m, ctx, "<|im_start|>user\nhi", 2)
+			if len(steps) == 0 || steps[0].tok >= m.NumVocab() || math.IsNaN(steps[0].prob) {
+				t.Fatalf("decode gave %+v", steps)
+			}
+		})
+	}
+}
