@@ -121,7 +121,7 @@ func (a *appliance) halt(why string) {
 	}
 	unix.Sync()
 	if cmdlineHas("kwyre.halt=poweroff") {
-		a.powerOff("halted after a failed boot (kwyre.halt=poweroff)")
+		a.powerOff("halted: " + why + " (kwyre.halt=poweroff powers off at once)")
 	}
 	if !a.buttonsOn {
 		a.watchButtons() // best effort: /sys and /dev may not be mounted
@@ -132,7 +132,7 @@ func (a *appliance) halt(why string) {
 func (a *appliance) watchButtons() {
 	a.buttonsOn = true
 	shutdown.WatchPowerButton(a.ctx, "/sys/class/input", "/dev/input", func(dev string) {
-		a.trig <- "power button: " + dev
+		a.request(a.trig, "power button: "+dev)
 	})
 }
 
@@ -172,4 +172,13 @@ func mkdirOwned(p string, mode os.FileMode, uid, gid uint32) error {
 		return fmt.Errorf("chmod %s: %w", p, err)
 	}
 	return nil
+}
+
+// request queues a reason to end without ever blocking the caller: once
+// the queue is full, shutdown is under way and further reasons are moot.
+func (a *appliance) request(ch chan string, why string) {
+	select {
+	case ch <- why:
+	default:
+	}
 }

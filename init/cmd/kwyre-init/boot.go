@@ -327,10 +327,10 @@ func (a *appliance) startServices() (string, error) {
 	go func() {
 		err := shutdown.ReadReports(pr, func(f shutdown.Finding) {
 			fmt.Fprintf(a.out, "kwyre-init: [intrusion] %s\n", f)
-			a.trig <- "intrusion confirmed by the watchdog: " + f.String()
+			a.request(a.trig, "intrusion confirmed by the watchdog: "+f.String())
 		})
 		if err != nil {
-			a.trig <- err.Error()
+			a.request(a.trig, err.Error())
 		}
 	}()
 
@@ -342,9 +342,9 @@ func (a *appliance) startServices() (string, error) {
 		StateFile: filepath.Join(runstate.Dir, runstate.Supervised),
 		OnFatal: func(why string, critical bool) {
 			if critical {
-				a.trig <- why // fail closed: power off now
+				a.request(a.trig, why) // fail closed: power off now
 			} else {
-				a.haltReq <- why // stop everything, keep the reason on screen
+				a.request(a.haltReq, why) // stop everything, keep the reason on screen
 			}
 		},
 	})

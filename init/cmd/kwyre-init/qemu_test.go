@@ -83,6 +83,7 @@ func buildBinaries(t *testing.T) string {
 
 type scenario struct {
 	reportAfter string                  // watchdog's -report-after
+	crash       string                  // service that crashes 1 s after each start
 	tamper      func(root string) error // after the manifest is written
 	// modelDisk puts the model on a GPT disk (partition kwyre-model,
 	// squashfs) attached as virtio-blk; buildInitramfs then returns the
@@ -136,11 +137,18 @@ func buildInitramfs(t *testing.T, sc *scenario) string {
 	if sc.reportAfter != "" {
 		wdArgs = append(wdArgs, "-report-after", sc.reportAfter)
 	}
+	if sc.crash == "watchdog" {
+		wdArgs = append(wdArgs, "-exit-after", "1s")
+	}
+	infArgs := []string{"-name", "inference", "-key", "/run/kwyre/inference/api-key"}
+	if sc.crash == "inference" {
+		infArgs = append(infArgs, "-exit-after", "1s")
+	}
 	cfg := &config.Config{
 		Modules:  mods,
 		Manifest: "/etc/kwyre/manifest",
 		Services: []config.Service{
-			{Name: "inference", Path: "/bin/testsvc", Args: []string{"-name", "inference", "-key", "/run/kwyre/inference/api-key"},
+			{Name: "inference", Path: "/bin/testsvc", Args: infArgs,
 				Env: []string{"KWYRE_ROLE=inference"}, UID: 801, GID: 801, NetNS: true, Restart: "backoff"},
 			{Name: "watchdog", Path: "/bin/testsvc", Args: wdArgs, UID: 802, GID: 802,
 				Caps: []string{"CAP_SYS_PTRACE", "CAP_DAC_READ_SEARCH", "CAP_KILL"}, Restart: "critical"},
@@ -461,5 +469,28 @@ func TestQEMUCtrlAltDel(t *testing.T) {
 	v.monitorCmd(t, "sendkey ctrl-alt-delete")
 	v.waitLine(t, `^kwyre-init: shutting down: Ctrl-Alt-Del \(SIGINT\)`, time.Minute)
 	v.waitLine(t, `^inference: testsvc inference: SIGTERM`, 30*time.Second)
+	v.waitExit(t, time.Minute)
+}
+
+func TestQEMUCrashLoopHalts(t *testing.T) {
+	skipUnlessQEMU(t)
+	v := boot(t, buildInitramfs(t, &scenario{crash: "inference"}), "")
+	v.waitLine(t, `^kwyre-init: appliance ready`, bootTimeout)
+	v.waitLine(t, `^kwyre-init: restarting inference in 8s`, 2*time.Minute)
+	v.waitLine(t, `^kwyre-init: crash loop: service inference failed 5 times within 2m0s \(last: exit status 3\)`, 2*time.Minute)
+	v.waitLine(t, `^kwyre-init: stopped: crash loop`, 30*time.Second)
+	v.waitLine(t, `^kwyre-init: all services are stopped; the system is halted`, 30*time.Second)
+	v.waitExit(t, time.Minute)
+	if strings.Contains(v.output(), "restarting inference in 16s") {
+		t.Error("a fifth restart was attempted")
+	}
+}
+
+func TestQEMUCriticalWatchdogLossPowersOff(t *testing.T) {
+	skipUnlessQEMU(t)
+	v := boot(t, buildInitramfs(t, &scenario{crash: "watchdog"}), "")
+	v.waitLine(t, `^kwyre-init: appliance ready`, bootTimeout)
+	v.waitLine(t, `^kwyre-init: critical service watchdog died again \(exit status 3\): no second restart`, time.Minute)
+	v.waitLine(t, `^kwyre-init: shutting down: critical service watchdog died again`, 10*time.Second)
 	v.waitExit(t, time.Minute)
 }

@@ -19,6 +19,7 @@ func main() {
 	name := flag.String("name", "svc", "service name to print")
 	key := flag.String("key", "", "API key file to read")
 	reportAfter := flag.Duration("report-after", 0, "write an intrusion report to fd 3 after this long")
+	exitAfter := flag.Duration("exit-after", 0, "crash (exit status 3) after this long")
 	flag.Parse()
 
 	status, _ := os.ReadFile("/proc/self/status")
@@ -56,6 +57,13 @@ func main() {
 			time.Sleep(*reportAfter)
 			f := os.NewFile(3, "report")
 			fmt.Fprintln(f, `{"scanner":"test","what":"simulated intrusion"}`)
+		}()
+	}
+	if *exitAfter > 0 {
+		go func() {
+			time.Sleep(*exitAfter)
+			fmt.Printf("testsvc %s: crashing\n", *name)
+			os.Exit(3)
 		}()
 	}
 	sig := make(chan os.Signal, 1)
