@@ -15,7 +15,7 @@ import (
 type State struct {
 	Running   bool           `json:"running"`
 	Triggered bool           `json:"triggered"`
-	LastScan  string         `json:"last_scan"` // RFC 3339
+	LastScan  string         `json:"last_scan"` // RFC 3339 with nanoseconds
 	Scans     int            `json:"scans"`
 	Findings  []scan.Finding `json:"findings"`  // what the last scan saw
 	Confirmed []scan.Finding `json:"confirmed"` // every finding confirmed so far

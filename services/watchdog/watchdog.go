@@ -170,7 +170,7 @@ func (w *Watchdog) ScanOnce() ([]scan.Finding, error) {
 
 	w.state.Running = true
 	w.state.Triggered = w.verdict.Triggered()
-	w.state.LastScan = time.Now().UTC().Format(time.RFC3339)
+	w.state.LastScan = time.Now().UTC().Format(time.RFC3339Nano) // sub-second: readers judge staleness against short intervals
 	w.state.Scans++
 	w.state.Findings = findings
 	w.state.Confirmed = append(w.state.Confirmed, confirmed...)
