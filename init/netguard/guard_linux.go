@@ -10,18 +10,20 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Forced is a link the guard saw up and set down.
+// Forced is a link the guard acted on: one it saw up and set down, or a
+// new one it saw appear (and set down, in case).
 type Forced struct {
 	Name  string
 	Index int
 	At    time.Time
+	WasUp bool  // false: the link appeared down and was kept down
 	Err   error // the LinkSetDown failure, if it failed
 }
 
 // Watch subscribes to link changes in the namespace ns (netns.None() for
 // the caller's own) and, until ctx ends, sets down any link but lo that is
-// up — the ones there when the subscription starts included — calling report
-// for each. If the subscription breaks (a full socket buffer), it
+// up, calling report for each; a link it has not seen before (the ones there
+// when the subscription starts included) is reported once even if down. If the subscription breaks (a full socket buffer), it
 // subscribes again and re-checks every link. Watch returns once the first
 // subscription is in place.
 func Watch(ctx context.Context, ns netns.NsHandle, report func(Forced)) error {
@@ -36,9 +38,10 @@ func Watch(ctx context.Context, ns netns.NsHandle, report func(Forced)) error {
 	}
 	go func() {
 		defer h.Close()
+		seen := make(map[int]bool)
 		for {
 			for u := range updates {
-				check(h, u, report)
+				check(h, u, seen, report)
 			}
 			if ctx.Err() != nil {
 				return
@@ -86,15 +89,24 @@ func subscribe(ctx context.Context, ns netns.NsHandle) (chan netlink.LinkUpdate,
 	return updates, errc, nil
 }
 
-func check(h *netlink.Handle, u netlink.LinkUpdate, report func(Forced)) {
-	if u.Header.Type != unix.RTM_NEWLINK || u.Link == nil {
+func check(h *netlink.Handle, u netlink.LinkUpdate, seen map[int]bool, report func(Forced)) {
+	if u.Link == nil {
 		return
 	}
 	a := u.Link.Attrs()
-	if isLoopback(a) || u.IfInfomsg.Flags&unix.IFF_UP == 0 {
+	if u.Header.Type == unix.RTM_DELLINK {
+		delete(seen, a.Index)
 		return
 	}
-	f := Forced{Name: a.Name, Index: a.Index, At: time.Now()}
+	if u.Header.Type != unix.RTM_NEWLINK || isLoopback(a) {
+		return
+	}
+	up := u.IfInfomsg.Flags&unix.IFF_UP != 0
+	if !up && seen[a.Index] {
+		return
+	}
+	seen[a.Index] = true
+	f := Forced{Name: a.Name, Index: a.Index, At: time.Now(), WasUp: up}
 	if err := h.LinkSetDown(u.Link); err != nil {
 		f.Err = fmt.Errorf("set %s down: %w", a.Name, err)
 	}

@@ -152,12 +152,26 @@ func (r *reports) add(f Forced) {
 	r.got = append(r.got, f)
 }
 
+// names counts the forced-down (was up) reports per link.
 func (r *reports) names() map[string]int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	m := make(map[string]int)
 	for _, f := range r.got {
-		if f.Err == nil {
+		if f.Err == nil && f.WasUp {
+			m[f.Name]++
+		}
+	}
+	return m
+}
+
+// appeared counts the reports of links seen down.
+func (r *reports) appeared() map[string]int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	m := make(map[string]int)
+	for _, f := range r.got {
+		if f.Err == nil && !f.WasUp {
 			m[f.Name]++
 		}
 	}
@@ -175,10 +189,22 @@ func waitDown(t *testing.T, h *netlink.Handle, r *reports, name string, times in
 	}
 }
 
+func waitAppeared(t *testing.T, r *reports, name string) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for r.appeared()[name] == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s never reported (reports %v)", name, r.appeared())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 func TestWatchForcesLinksDown(t *testing.T) {
 	ns, h := testNS(t)
-	// A link already up before the guard starts.
+	// A link already up before the guard starts, and one that is down.
 	addVeth(t, h, "early0", "early1", true)
+	addVeth(t, h, "quiet0", "quiet1", false)
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -188,6 +214,8 @@ func TestWatchForcesLinksDown(t *testing.T) {
 	}
 	waitDown(t, h, r, "early0", 1)
 	waitDown(t, h, r, "early1", 1)
+	waitAppeared(t, r, "quiet0")
+	waitAppeared(t, r, "quiet1")
 
 	tests := []struct {
 		name string
@@ -195,6 +223,14 @@ func TestWatchForcesLinksDown(t *testing.T) {
 		link string
 	}{
 		{"new link brought up", func(t *testing.T) { addVeth(t, h, "late0", "late1", true) }, "late0"},
+		{"new link left down is reported once", func(t *testing.T) {
+			addVeth(t, h, "new0", "new1", false)
+			waitAppeared(t, r, "new0")
+			time.Sleep(200 * time.Millisecond)
+			if n := r.appeared()["new0"]; n != 1 {
+				t.Errorf("new0 reported %d times", n)
+			}
+		}, ""},
 		{"existing down link brought up", func(t *testing.T) {
 			l, _ := h.LinkByName("early0")
 			if err := h.LinkSetUp(l); err != nil {
@@ -204,12 +240,16 @@ func TestWatchForcesLinksDown(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			if tt.link == "" {
+				tt.do(t)
+				return
+			}
 			before := r.names()[tt.link]
 			tt.do(t)
 			waitDown(t, h, r, tt.link, before+1)
 		})
 	}
-	if r.names()["lo"] != 0 || !isUp(t, h, "lo") {
+	if r.names()["lo"] != 0 || r.appeared()["lo"] != 0 || !isUp(t, h, "lo") {
 		t.Error("the guard touched lo")
 	}
 

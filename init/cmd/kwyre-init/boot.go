@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"time"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
@@ -107,10 +106,9 @@ func (a *appliance) loopbackOnly() (string, error) {
 		return "", err
 	}
 	a.links = links
+	// The guard's first look (below) reports every link, these included,
+	// on the console and in links.json.
 	downed, err := netguard.DownOthers(h)
-	for _, name := range downed {
-		a.links.Add(runstate.LinkEvent{Name: name, At: time.Now().UTC()})
-	}
 	if err != nil {
 		return "", err
 	}
@@ -145,7 +143,11 @@ func (a *appliance) linkForced(where string) func(netguard.Forced) {
 			fmt.Fprintf(a.out, "kwyre-init: [link] %s%s: %v\n", where, f.Name, f.Err)
 			return
 		}
-		fmt.Fprintf(a.out, "kwyre-init: [link] %s%s came up; forced down\n", where, f.Name)
+		if f.WasUp {
+			fmt.Fprintf(a.out, "kwyre-init: [link] %s%s came up; forced down\n", where, f.Name)
+		} else {
+			fmt.Fprintf(a.out, "kwyre-init: [link] %s%s appeared; kept down\n", where, f.Name)
+		}
 		if err := a.links.Add(runstate.LinkEvent{Name: f.Name, At: f.At.UTC()}); err != nil {
 			fmt.Fprintf(a.out, "kwyre-init: %v\n", err)
 		}

@@ -98,6 +98,8 @@ var diskModules = []string{
 	"kernel/drivers/virtio/virtio_ring.ko", "kernel/drivers/virtio/virtio.ko",
 	"kernel/drivers/virtio/virtio_pci_legacy_dev.ko", "kernel/drivers/virtio/virtio_pci_modern_dev.ko",
 	"kernel/drivers/virtio/virtio_pci.ko", "kernel/drivers/block/virtio_blk.ko", "kernel/fs/squashfs/squashfs.ko",
+	// A network card too: init must keep its link down and report it.
+	"kernel/net/core/failover.ko", "kernel/drivers/net/net_failover.ko", "kernel/drivers/net/virtio_net.ko",
 }
 
 // buildInitramfs lays out the image in a folder, writes config and
@@ -133,7 +135,7 @@ func buildInitramfs(t *testing.T, sc *scenario) string {
 		copyFile(filepath.Join(kernelDir, "modules", m), dst, 0o644)
 		mods = append(mods, "/"+dst)
 	}
-	wdArgs := []string{"-name", "watchdog"}
+	wdArgs := []string{"-name", "watchdog", "-show", "/run/kwyre/links.json"}
 	if sc.reportAfter != "" {
 		wdArgs = append(wdArgs, "-report-after", sc.reportAfter)
 	}
@@ -242,13 +244,18 @@ func boot(t *testing.T, initramfs, disk string) *vm {
 	mon := filepath.Join(t.TempDir(), "monitor.sock")
 	args := []string{
 		"-accel", "tcg", "-m", "512", "-smp", "1",
-		"-display", "none", "-vga", "none", "-nic", "none", "-no-reboot",
+		"-display", "none", "-vga", "none", "-no-reboot",
 		"-serial", "stdio", "-monitor", "unix:" + mon + ",server,nowait",
 		"-kernel", filepath.Join(kernelDir, "vmlinuz"), "-initrd", initramfs,
 		"-append", "console=ttyS0 panic=-1 kwyre.halt=poweroff loglevel=3",
 	}
 	if disk != "" {
+		// With the disk comes a NIC that the guest cannot use for anything:
+		// restrict=on gives it no route out of QEMU.
 		args = append(args, "-drive", "file="+disk+",if=virtio,format=raw,readonly=on")
+		args = append(args, "-nic", "user,model=virtio-net-pci,restrict=on")
+	} else {
+		args = append(args, "-nic", "none")
 	}
 	cmd := exec.Command("qemu-system-x86_64", args...)
 	stdout, err := cmd.StdoutPipe()
@@ -454,9 +461,11 @@ func TestQEMUModelPartition(t *testing.T) {
 	sc := &scenario{modelDisk: true}
 	v := boot(t, buildInitramfs(t, sc), sc.disk)
 	v.waitLine(t, `^kwyre-init: appliance ready`, bootTimeout)
-	v.waitLine(t, `^kwyre-init: \[ok\] load kernel modules \(.*\): 9 loaded`, 5*time.Second)
+	v.waitLine(t, `^kwyre-init: \[ok\] load kernel modules \(.*\): 12 loaded`, 5*time.Second)
+	v.waitLine(t, `^kwyre-init: \[link\] eth0 appeared; kept down`, 5*time.Second)
+	v.waitLine(t, `^watchdog: testsvc watchdog: /run/kwyre/links.json: \[\{"name":"eth0","at":"[0-9T:.Z-]+"\}\] \(<nil>\)`, time.Minute)
 	v.waitLine(t, `^kwyre-init: \[ok\] mount model partition \(.*\): /dev/vda1 \(squashfs\) read-only at /model`, 5*time.Second)
-	v.waitLine(t, `^kwyre-init: \[ok\] verify manifest \(.*\): 13 files`, 5*time.Second)
+	v.waitLine(t, `^kwyre-init: \[ok\] verify manifest \(.*\): 16 files`, 5*time.Second)
 	v.monitorCmd(t, "system_powerdown")
 	v.waitExit(t, time.Minute)
 }

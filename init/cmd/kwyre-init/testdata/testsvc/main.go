@@ -20,6 +20,7 @@ func main() {
 	key := flag.String("key", "", "API key file to read")
 	reportAfter := flag.Duration("report-after", 0, "write an intrusion report to fd 3 after this long")
 	exitAfter := flag.Duration("exit-after", 0, "crash (exit status 3) after this long")
+	show := flag.String("show", "", "print this file after the status line")
 	flag.Parse()
 
 	status, _ := os.ReadFile("/proc/self/status")
@@ -52,6 +53,10 @@ func main() {
 		*name, field("Uid"), field("Gid"), field("Groups"), field("NoNewPrivs"), field("CapEff"),
 		field("CapAmb"), field("CapBnd"), strings.Join(devs, ","), keyNote, strings.Join(os.Environ(), ","))
 
+	if *show != "" {
+		b, err := os.ReadFile(*show)
+		fmt.Printf("testsvc %s: %s: %s (%v)\n", *name, *show, strings.TrimSpace(string(b)), err)
+	}
 	if *reportAfter > 0 {
 		go func() {
 			time.Sleep(*reportAfter)
