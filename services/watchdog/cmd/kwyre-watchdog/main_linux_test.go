@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"os/signal"
 	"strconv"
 	"strings"
 	"syscall"
@@ -36,6 +37,18 @@ func TestMain(m *testing.M) {
 	case "wait":
 		time.Sleep(300 * time.Second)
 		os.Exit(0)
+	case "fakeinit":
+		if err := fakeInit(); err != nil {
+			fmt.Println("error", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	case "usr1":
+		c := make(chan os.Signal, 4)
+		signal.Notify(c, syscall.SIGUSR1)
+		for range c {
+			fmt.Println("inference-usr1")
+		}
 	}
 	os.Exit(m.Run())
 }
