@@ -39,6 +39,7 @@ type VM struct {
 	exited bool
 	err    error // QEMU's exit status once exited
 	log    io.Writer
+	failOn *regexp.Regexp
 }
 
 // BootOptions change how the guest starts.
@@ -46,7 +47,13 @@ type BootOptions struct {
 	Args   []string  // extra QEMU arguments (e.g. a user-mode NIC)
 	MemMiB int       // 0 = run-qemu.sh's default
 	Log    io.Writer // serial output is copied here as it arrives (nil: nowhere)
+	// FailOn ends every Expect early when it matches output after the
+	// cursor that the awaited pattern did not match first (nil: DefaultFailOn).
+	FailOn *regexp.Regexp
 }
+
+// DefaultFailOn matches what a guest prints when it will never get further.
+var DefaultFailOn = regexp.MustCompile(`Kernel panic|the system is halted`)
 
 // Boot starts QEMU on image. The caller must Kill the VM when done.
 func Boot(image string, o BootOptions) (*VM, error) {
@@ -58,7 +65,10 @@ func Boot(image string, o BootOptions) (*VM, error) {
 	if err != nil {
 		return nil, err
 	}
-	vm := &VM{qmp: filepath.Join(dir, "qmp.sock"), log: o.Log}
+	vm := &VM{qmp: filepath.Join(dir, "qmp.sock"), log: o.Log, failOn: o.FailOn}
+	if vm.failOn == nil {
+		vm.failOn = DefaultFailOn
+	}
 	vm.cond = sync.NewCond(&vm.mu)
 	args := append([]string{image, "-qmp", "unix:" + vm.qmp + ",server=on,wait=off"}, o.Args...)
 	vm.cmd = exec.Command(script, args...)
@@ -150,6 +160,9 @@ func (vm *VM) Expect(re *regexp.Regexp, timeout time.Duration) ([]string, error)
 			}
 			vm.cursor += loc[1]
 			return subs, nil
+		}
+		if m := vm.failOn.Find(rest); m != nil {
+			return nil, fmt.Errorf("waiting for %q: the guest printed %q", re, m)
 		}
 		if vm.exited {
 			return nil, fmt.Errorf("waiting for %q: %w (%v)", re, ErrExited, vm.err)

@@ -28,7 +28,9 @@ func Services() []config.Service {
 		return config.Service{
 			Name: name,
 			Path: "/bin/kwyre-console",
-			Args: []string{"-mode", mode, "-tty", tty, "-url", "http://" + ListenAddr, "-api-key-file", consoleKey},
+			// init opens the terminal and hands it over as stdin/stdout
+			// (the console's uid cannot open /dev/tty* itself).
+			Args: []string{"-mode", mode, "-url", "http://" + ListenAddr, "-api-key-file", consoleKey},
 			Env:  env,
 			UID:  uidConsole, GID: uidConsole,
 			NetNS:   true,
