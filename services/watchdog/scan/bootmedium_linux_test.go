@@ -68,9 +68,13 @@ func TestBootMediumRemoval(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("no wake-up after the remove uevent")
 	}
+	// The wake-up came from the uevent, so its finding is there at once.
 	got, err := b.Scan(nil)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if len(matching(got, "boot medium "+name+" was removed (kernel uevent)")) != 1 {
+		t.Fatalf("after the wake-up: %v", got)
 	}
 	want := map[string]bool{
 		"boot medium " + name + " was removed (kernel uevent)":   false,

@@ -18,7 +18,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/kwyre/kwyre/services/watchdog"
-	"github.com/kwyre/kwyre/services/watchdog/scan"
 )
 
 // With KWYRE_WD_MAIN=1 the test binary is kwyre-watchdog itself (its
@@ -269,5 +268,3 @@ func TestBadFlags(t *testing.T) {
 		t.Errorf("bad KWYRE_REPORT_FD: %v %q", err, out)
 	}
 }
-
-var _ scan.Scanner = scan.Tracer{}
