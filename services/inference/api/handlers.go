@@ -50,11 +50,13 @@ func (s *Server) handleModels(w http.ResponseWriter, _ *http.Request) {
 		Created int64  `json:"created"`
 		OwnedBy string `json:"owned_by"`
 		Ready   bool   `json:"ready"`
+		Context int    `json:"context_length,omitempty"` // tokens per request, once loaded
 	}
-	writeJSON(w, http.StatusOK, map[string]any{
-		"object": "list",
-		"data":   []model{{ID: s.cfg.ModelName, Object: "model", Created: s.created, OwnedBy: "kwyre", Ready: s.currentEngine() != nil}},
-	})
+	m := model{ID: s.cfg.ModelName, Object: "model", Created: s.created, OwnedBy: "kwyre"}
+	if e := s.currentEngine(); e != nil {
+		m.Ready, m.Context = true, e.ContextSize()
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"object": "list", "data": []model{m}})
 }
 
 // sessionBodyLimit bounds /v1/session and /v1/session/end bodies.

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -296,6 +297,9 @@ func TestSessionWipePaths(t *testing.T) {
 	if code, b := c.call("POST", "/v1/session/end", `{"session_id":"`+id+`"}`); code != 200 {
 		t.Fatalf("end: %d %s", code, b)
 	}
+	if c.metric(`kwyre_session_wipes_total{reason="end"}`) != 1 {
+		t.Fatal("end not counted")
+	}
 	if code, out := turn(id); code != 404 || out.Error.Code != "session_not_found" {
 		t.Fatalf("turn after end: %d %+v", code, out.Error)
 	}
@@ -322,7 +326,9 @@ func TestSessionWipePaths(t *testing.T) {
 		t.Fatalf("turn after idle timeout: %d", code)
 	}
 
-	// wipe all (what SIGUSR1 does; the signal itself is tested on the binary)
+	// wipe all (what SIGUSR1 does; the signal itself is tested on the
+	// binary), on a service whose sessions do not time out meanwhile
+	c = start(t, Options{Model: models.demo})
 	a, b := c.newSession(), c.newSession()
 	turn(a)
 	if n := c.svc.WipeAll("sigusr1"); n != 2 {
@@ -336,47 +342,67 @@ func TestSessionWipePaths(t *testing.T) {
 	if code, out := c.chat(`{"temperature":0,"messages":` + userMsg("still serving?") + `}`); code != 200 || out.Choices[0].Message.Content != demoReply {
 		t.Fatalf("after wipe all: %d", code)
 	}
-	if c.metric(`kwyre_session_wipes_total{reason="end"}`) != 1 || c.metric(`kwyre_session_wipes_total{reason="sigusr1"}`) != 2 ||
+	if c.metric(`kwyre_session_wipes_total{reason="sigusr1"}`) != 2 ||
 		c.metric(`kwyre_wipe_all_total{reason="sigusr1"}`) != 1 || c.metric("kwyre_active_sessions") != 0 {
 		_, m := c.call("GET", "/metrics", "")
 		t.Fatalf("wipe metrics:\n%s", m)
 	}
 }
 
+// contextLength reads the per-request context from /v1/models.
+func (c *client) contextLength() int {
+	c.t.Helper()
+	_, b := c.call("GET", "/v1/models", "")
+	var m struct {
+		Data []struct {
+			Context int `json:"context_length"`
+		}
+	}
+	if json.Unmarshal(b, &m) != nil || len(m.Data) != 1 || m.Data[0].Context == 0 {
+		c.t.Fatalf("no context_length in %s", b)
+	}
+	return m.Data[0].Context
+}
+
 func TestContextLimits(t *testing.T) {
-	c := start(t, Options{Model: models.tiny, Ctx: 64})
-	long := strings.Repeat("many words here ", 40)
+	c := start(t, Options{Model: models.tiny, Ctx: 256})
+	ctx := c.contextLength()
+	if ctx != 256 {
+		t.Fatalf("context %d, asked for 256", ctx)
+	}
+	long := strings.Repeat("many words here ", ctx/2)
 	code, out := c.chat(`{"messages":` + userMsg(long) + `}`)
-	if code != 400 || out.Error == nil || out.Error.Code != "context_length_exceeded" || !strings.Contains(out.Error.Message, "64") {
+	if code != 400 || out.Error == nil || out.Error.Code != "context_length_exceeded" || !strings.Contains(out.Error.Message, strconv.Itoa(ctx)) {
 		t.Fatalf("over-long prompt: %d %+v", code, out.Error)
 	}
 	if strings.Contains(out.Error.Message, "many words") {
 		t.Fatal("error quotes the content")
 	}
-	code, out = c.chat(`{"max_tokens":60,"messages":` + userMsg("hi") + `}`)
+	code, out = c.chat(`{"max_tokens":` + strconv.Itoa(ctx-4) + `,"messages":` + userMsg("hi") + `}`)
 	if code != 400 || out.Error.Param != "max_tokens" || out.Error.Code != "context_length_exceeded" {
 		t.Fatalf("prompt + max_tokens over ctx: %d %+v", code, out.Error)
 	}
-	code, out = c.chat(`{"max_tokens":65,"messages":` + userMsg("hi") + `}`)
+	code, out = c.chat(`{"max_tokens":` + strconv.Itoa(ctx+1) + `,"messages":` + userMsg("hi") + `}`)
 	if code != 400 || out.Error.Param != "max_tokens" || out.Error.Code != "limit_exceeded" {
 		t.Fatalf("max_tokens over the limit: %d %+v", code, out.Error)
 	}
 	// Without max_tokens the answer may use the rest of the context, no more.
 	code, out = c.chat(`{"temperature":1,"seed":5,"messages":` + userMsg("hi") + `}`)
-	if code != 200 || out.Usage.PromptTokens+out.Usage.CompletionTokens > 64 {
+	if code != 200 || out.Usage.PromptTokens+out.Usage.CompletionTokens > ctx {
 		t.Fatalf("open-ended answer: %d %+v", code, out.Usage)
 	}
 	// A session whose conversation outgrows the context gets a clear 400.
 	id := c.newSession()
+	turn := `{"session_id":"` + id + `","max_tokens":4,"messages":` + userMsg(strings.Repeat("more words ", 12)) + `}`
 	for i := 0; ; i++ {
-		code, out = c.chat(`{"session_id":"` + id + `","max_tokens":8,"messages":` + userMsg("more words in this turn") + `}`)
+		code, out = c.chat(turn)
 		if code == 400 {
 			if out.Error.Code != "context_length_exceeded" || !strings.Contains(out.Error.Message, "session") {
 				t.Fatalf("full session: %+v", out.Error)
 			}
 			break
 		}
-		if code != 200 || i > 20 {
+		if code != 200 || i > 40 {
 			t.Fatalf("turn %d: %d %+v", i, code, out.Error)
 		}
 	}

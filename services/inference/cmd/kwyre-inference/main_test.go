@@ -85,7 +85,7 @@ type proc struct {
 func launch(t *testing.T, args ...string) *proc {
 	t.Helper()
 	keyFile := filepath.Join(t.TempDir(), "api-key")
-	args = append([]string{"-listen", "127.0.0.1:0", "-api-key-file", keyFile, "-gpu-layers", "0", "-threads", "2"}, args...)
+	args = append([]string{"-listen", "127.0.0.1:0", "-api-key-file", keyFile, "-gpu-layers", "0", "-threads", "1"}, args...)
 	cmd := exec.Command(binPath, args...)
 	out := &syncBuffer{}
 	stdout, _ := cmd.StdoutPipe()
