@@ -335,6 +335,8 @@ func TestHealthAndAuditLabels(t *testing.T) {
 		{`{"security_controls":{"weight_integrity":"enabled","intrusion_watchdog":{"running":true,"triggered":false}}}`, true, "integrity verified", "watchdog on"},
 		{`{"security_controls":{"weight_integrity":"verified (manifest, 12 files)","intrusion_watchdog":{"running":false}}}`, true, "integrity verified", "watchdog off"},
 		{`{"security_controls":{"weight_integrity":"structure check only","intrusion_watchdog":{"running":true,"triggered":true}}}`, false, "integrity: structure check only", "WATCHDOG TRIGGERED"},
+		{`{"security_controls":{"weight_integrity":"structure-only: GGUF header, metadata and tensor shapes checked; no hash pinned"}}`, false, "integrity: structure-only", "watchdog off"},
+		{`{"security_controls":{"weight_integrity":"verified: sha256 pinned by -model-sha256; GGUF structure checked"}}`, true, "integrity verified", "watchdog off"},
 		{`{"integrity":{"verified":true,"files":9},"security_controls":{"weight_integrity":"x"}}`, true, "integrity verified", "watchdog off"},
 		{`{"integrity":{"verified":false},"security_controls":{"weight_integrity":"enabled"}}`, false, "integrity NOT verified", "watchdog off"},
 		{`{"security_controls":{"weight_integrity":{"verified":true}}}`, true, "integrity verified", "watchdog off"},

@@ -111,7 +111,9 @@ func (a Audit) IntegrityVerified() (bool, string) {
 		case s == "":
 			return false, "integrity unknown"
 		}
-		return false, "integrity: " + truncate(s, 40)
+		// "structure-only: GGUF header checked; …": the head is the verdict.
+		head, _, _ := strings.Cut(s, ":")
+		return false, "integrity: " + truncate(head, 40)
 	}
 	if json.Unmarshal(raw, &ir) == nil && ir.Verified != nil && *ir.Verified {
 		return true, "integrity verified"
