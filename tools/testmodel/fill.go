@@ -20,8 +20,11 @@ func rowsFill(t gguf.TensorInfo, row func(i int, x []float32)) func(io.Writer) e
 			rows *= int(d)
 		}
 		x := make([]float32, ne0)
-		buf := make([]byte, 0, chunkBytes+ne0*4)
-		var err error
+		rowBytes, err := t.Type.RowSize(uint64(ne0))
+		if err != nil {
+			return err
+		}
+		buf := make([]byte, 0, min(chunkBytes, rows*int(rowBytes))+int(rowBytes))
 		for i := 0; i < rows; i++ {
 			row(i, x)
 			if buf, err = gguf.AppendRow(buf, t.Type, x); err != nil {
@@ -74,8 +77,9 @@ func randomFill(t gguf.TensorInfo, seed uint64, scale float32) func(io.Writer) e
 			return err
 		}
 		bs := int(t.Type.TypeSize())
+		soff, sval := blockScales(t.Type, scale)
 		blocks := int(n / t.Type.BlockSize())
-		per := chunkBytes / bs
+		per := min(chunkBytes/bs, blocks)
 		buf := make([]byte, per*bs+8)
 		for done := 0; done < blocks; {
 			k := min(per, blocks-done)
@@ -84,7 +88,7 @@ func randomFill(t gguf.TensorInfo, seed uint64, scale float32) func(io.Writer) e
 				binary.LittleEndian.PutUint64(buf[i:], rng.Uint64())
 			}
 			for i := 0; i < k; i++ {
-				setScales(b[i*bs:(i+1)*bs], t.Type, scale)
+				copy(b[i*bs+soff:], sval)
 			}
 			if _, err := w.Write(b); err != nil {
 				return err
@@ -95,21 +99,22 @@ func randomFill(t gguf.TensorInfo, seed uint64, scale float32) func(io.Writer) e
 	}
 }
 
-// setScales overwrites a random block's scale fields so its values have
-// magnitude about scale (random scale bits could be Inf or NaN).
-func setScales(b []byte, t gguf.TensorType, scale float32) {
-	le := binary.LittleEndian
+// blockScales returns where a random block's scale fields are and the bytes
+// to put there so its values have magnitude about scale (random scale bits
+// could be Inf or NaN).
+func blockScales(t gguf.TensorType, scale float32) (off int, val []byte) {
+	h := func(f float32) []byte { return binary.LittleEndian.AppendUint16(nil, gguf.Float16(f)) }
 	switch t {
 	case gguf.TypeQ8_0: // d, qs[32] int8
-		le.PutUint16(b, gguf.Float16(scale/127))
+		return 0, h(scale / 127)
 	case gguf.TypeQ4_0: // d, qs[16] nibbles - 8
-		le.PutUint16(b, gguf.Float16(scale/8))
+		return 0, h(scale / 8)
 	case gguf.TypeQ4_K: // d, dmin, scales[12] 6-bit, qs[128]
-		le.PutUint16(b, gguf.Float16(scale/256))
-		le.PutUint16(b[2:], gguf.Float16(scale/32))
+		return 0, append(h(scale/256), h(scale/32)...)
 	case gguf.TypeQ6_K: // ql[128], qh[64], scales[16] int8, d
-		le.PutUint16(b[208:], gguf.Float16(scale/2048))
+		return 208, h(scale / 2048)
 	}
+	return 0, nil
 }
 
 // demoEmbedding gives the chain's predecessor tokens orthogonal Hadamard
