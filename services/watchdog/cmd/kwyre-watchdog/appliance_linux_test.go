@@ -132,26 +132,36 @@ func TestApplianceModeInPIDNamespace(t *testing.T) {
 		}
 		close(lines)
 	}()
-	next := func(prefix string) string {
+	// next waits for a line starting with each prefix, in any order (the
+	// signal and the report race), and returns them by prefix.
+	next := func(prefixes ...string) map[string]string {
 		t.Helper()
+		got := map[string]string{}
 		timeout := time.After(15 * time.Second)
-		for {
+		for len(got) < len(prefixes) {
 			select {
 			case l, ok := <-lines:
 				if !ok {
-					t.Fatalf("fake init ended while waiting for %q", prefix)
+					t.Fatalf("fake init ended while waiting for %q", prefixes)
 				}
 				if strings.HasPrefix(l, "error") {
 					t.Fatalf("fake init: %s", l)
 				}
-				if strings.HasPrefix(l, prefix) {
-					return l
+				matched := false
+				for _, p := range prefixes {
+					if _, seen := got[p]; !seen && strings.HasPrefix(l, p) {
+						got[p], matched = l, true
+						break
+					}
 				}
-				t.Logf("fake init: %s", l)
+				if !matched {
+					t.Logf("fake init: %s", l)
+				}
 			case <-timeout:
-				t.Fatalf("no %q from fake init", prefix)
+				t.Fatalf("waiting for %q from fake init, got %v", prefixes, got)
 			}
 		}
+		return got
 	}
 	next("ready")
 
@@ -174,8 +184,9 @@ func TestApplianceModeInPIDNamespace(t *testing.T) {
 		t.Fatal(err)
 	}
 	var pid int
-	fmt.Sscanf(next("stranger"), "stranger %d", &pid)
-	rep := strings.TrimPrefix(next("report "), "report ")
+	fmt.Sscanf(next("stranger")["stranger"], "stranger %d", &pid)
+	alarm := next("report ", "inference-usr1")
+	rep := strings.TrimPrefix(alarm["report "], "report ")
 	var f struct{ Scanner, What string }
 	if err := json.Unmarshal([]byte(rep), &f); err != nil {
 		t.Fatalf("report %q: %v", rep, err)
@@ -189,5 +200,4 @@ func TestApplianceModeInPIDNamespace(t *testing.T) {
 	if f.Scanner != "processes" || f.What != want {
 		t.Fatalf("report %+v, want processes: %s", f, want)
 	}
-	next("inference-usr1")
 }
