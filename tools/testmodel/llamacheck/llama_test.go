@@ -1,4 +1,4 @@
-package testmodel
+package llamacheck
 
 import (
 	"log/slog"
@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/kwyre/kwyre/services/inference/gguf"
+	"github.com/kwyre/kwyre/tools/testmodel"
 	"github.com/ollama/ollama/llama"
 	"github.com/ollama/ollama/ml"
 )
@@ -110,14 +111,14 @@ func TestLlamaDemoReply(t *testing.T) {
 	prompts := map[string]string{
 		"hello":      chatML([2]string{"user", "Hello!"}),
 		"system":     chatML([2]string{"system", "You are a helpful assistant."}, [2]string{"user", "What is 2+2?"}),
-		"multi-turn": chatML([2]string{"user", "hi"}, [2]string{"assistant", DemoReply}, [2]string{"user", "Tell me more.\n\n"}),
+		"multi-turn": chatML([2]string{"user", "hi"}, [2]string{"assistant", testmodel.DemoReply}, [2]string{"user", "Tell me more.\n\n"}),
 		"empty":      chatML([2]string{"user", ""}),
 		"unicode":    chatML([2]string{"user", "Grüße 🌍 — ünïcödé\ttabs"}),
 	}
 	for _, typ := range []string{"f32", "f16", "q8_0", "q4_0"} {
 		t.Run(typ, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "demo.gguf")
-			if err := WriteFile(path, Options{Preset: "demo", Type: typ}); err != nil {
+			if err := testmodel.WriteFile(path, testmodel.Options{Preset: "demo", Type: typ}); err != nil {
 				t.Fatal(err)
 			}
 			m, ctx := loadLlama(t, path, 512)
@@ -129,8 +130,8 @@ func TestLlamaDemoReply(t *testing.T) {
 					reply.WriteString(m.TokenToPiece(s.tok))
 				}
 				last := steps[len(steps)-1].tok
-				if reply.String() != DemoReply || m.TokenToPiece(last) != TokenIMEnd || !m.TokenIsEog(last) {
-					t.Errorf("%s: reply %q then %q, want %q then %s", name, reply.String(), m.TokenToPiece(last), DemoReply, TokenIMEnd)
+				if reply.String() != testmodel.DemoReply || m.TokenToPiece(last) != testmodel.TokenIMEnd || !m.TokenIsEog(last) {
+					t.Errorf("%s: reply %q then %q, want %q then %s", name, reply.String(), m.TokenToPiece(last), testmodel.DemoReply, testmodel.TokenIMEnd)
 				}
 				for i, s := range steps {
 					if s.prob < 0.999999 {
@@ -143,10 +144,10 @@ func TestLlamaDemoReply(t *testing.T) {
 }
 
 func TestLlamaTinyGenerates(t *testing.T) {
-	for _, typ := range Types() {
+	for _, typ := range testmodel.Types() {
 		t.Run(typ, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "tiny.gguf")
-			if err := WriteFile(path, Options{Preset: "tiny", Type: typ, Seed: 7}); err != nil {
+			if err := testmodel.WriteFile(path, testmodel.Options{Preset: "tiny", Type: typ, Seed: 7}); err != nil {
 				t.Fatal(err)
 			}
 			start, cpu0 := time.Now(), cpuTime()
@@ -180,7 +181,7 @@ func TestLlamaAgreesWithCheck(t *testing.T) {
 		for _, typ := range []string{"f16", "q4_0"} {
 			t.Run(p+"/"+typ, func(t *testing.T) {
 				path := filepath.Join(t.TempDir(), p+".gguf")
-				if err := WriteFile(path, Options{Preset: p, Type: typ, Seed: 5}); err != nil {
+				if err := testmodel.WriteFile(path, testmodel.Options{Preset: p, Type: typ, Seed: 5}); err != nil {
 					t.Fatal(err)
 				}
 				info, err := gguf.Check(path)
@@ -211,7 +212,7 @@ func TestLlamaLoadsRealShapes(t *testing.T) {
 	for _, typ := range []string{"q4_0", "q4_k_m"} {
 		t.Run("llama3.2-1b/"+typ, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "1b.gguf")
-			if err := WriteFile(path, Options{Preset: "llama3.2-1b", Type: typ, Seed: 1}); err != nil {
+			if err := testmodel.WriteFile(path, testmodel.Options{Preset: "llama3.2-1b", Type: typ, Seed: 1}); err != nil {
 				t.Fatal(err)
 			}
 			info, err := gguf.Check(path)
