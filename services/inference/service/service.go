@@ -55,6 +55,7 @@ type Service struct {
 
 	served chan error
 	check  *modelCheck
+	gpus   gpu.System // NVML's view at start
 
 	mu  sync.Mutex
 	eng *engine.Engine
@@ -101,6 +102,13 @@ func Start(ctx context.Context, o Options) (*Service, error) {
 		return nil, fmt.Errorf("model: %w", err)
 	}
 	s := &Service{opts: o, log: o.Logger, served: make(chan error, 1)}
+	probe := gpu.Open("")
+	s.gpus = probe.Snapshot()
+	probe.Close()
+	gpuName := "cpu"
+	if len(s.gpus.Devices) > 0 {
+		gpuName = s.gpus.Summary()
+	}
 
 	keyPath, digest, created, err := api.LoadOrCreateKey(o.APIKeyFile)
 	if err != nil {
@@ -116,7 +124,7 @@ func Start(ctx context.Context, o Options) (*Service, error) {
 		Key:                 digest,
 		Limits:              o.Limits,
 		ModelName:           filepath.Base(o.Model),
-		GPU:                 "detecting",
+		GPU:                 gpuName,
 		IdleTimeout:         o.IdleTimeout,
 		WeightIntegrity:     "pending: model not checked yet",
 		ConversationStorage: storage,
@@ -234,9 +242,7 @@ func parseGPULayers(v string) (int, error) {
 // auto what fits in the first GPU's free memory.
 func (s *Service) planGPU(mc *modelCheck, ctxSize int) (int, string, string) {
 	n, _ := parseGPULayers(s.opts.GPULayers)
-	probe := gpu.Open("")
-	defer probe.Close()
-	sys := probe.Snapshot()
+	sys := s.gpus
 	name := sys.Summary()
 	if n >= 0 {
 		return n, "set by -gpu-layers", name

@@ -364,6 +364,80 @@ func (c *client) contextLength() int {
 	return m.Data[0].Context
 }
 
+// longTokens is what longTurn asks for; the tiny model (seed 1) answers
+// the prompt "a" greedily without ever producing end-of-turn, so a turn runs
+// until max_tokens unless something stops it.
+const longTokens = 1900
+
+func longTurn(sessionID string) string {
+	s := ""
+	if sessionID != "" {
+		s = `"session_id":"` + sessionID + `",`
+	}
+	return `{` + s + `"stream":true,"max_tokens":1900,"temperature":0,"messages":` + userMsg("a") + `}`
+}
+
+// TestLongTurnRunsToLength checks the premise of the tests that stop a
+// generation: left alone, longTurn generates longTokens tokens.
+func TestLongTurnRunsToLength(t *testing.T) {
+	c := start(t, Options{Model: models.tiny, Ctx: 2048, Slots: 1})
+	_, events := c.stream(longTurn(""))
+	var last completion
+	json.Unmarshal([]byte(events[len(events)-2]), &last)
+	if last.Usage == nil || last.Usage.CompletionTokens != longTokens || *last.Choices[0].FinishReason != "length" {
+		t.Fatalf("long turn ended with %s", events[len(events)-2])
+	}
+}
+
+// TestWipeDuringGeneration ends a session, and wipes everything, while a
+// turn is generating: the turn stops at once and the wipe does not wait for
+// it to finish on its own.
+func TestWipeDuringGeneration(t *testing.T) {
+	c := start(t, Options{Model: models.tiny, Ctx: 2048, Slots: 1})
+	long := func(id string) (*http.Response, chan []string) {
+		resp := c.request(context.Background(), "POST", "/v1/chat/completions", longTurn(id))
+		out := make(chan []string, 1)
+		go func() {
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			out <- strings.Split(strings.TrimSpace(string(b)), "\n\n")
+		}()
+		return resp, out
+	}
+	for _, how := range []string{"end", "wipe-all"} {
+		t.Run(how, func(t *testing.T) {
+			id := c.newSession()
+			_, events := long(id)
+			time.Sleep(100 * time.Millisecond) // let it generate a little
+			start := time.Now()
+			if how == "end" {
+				if code, b := c.call("POST", "/v1/session/end", `{"session_id":"`+id+`"}`); code != 200 {
+					t.Fatalf("end: %d %s", code, b)
+				}
+			} else {
+				c.svc.WipeAll("sigusr1")
+			}
+			var got []string
+			select {
+			case got = <-events:
+			case <-time.After(30 * time.Second):
+				t.Fatal("stream did not stop after the wipe")
+			}
+			t.Logf("%s: wipe returned after %v, stream had %d events", how, time.Since(start), len(got))
+			last := got[len(got)-1]
+			if !strings.Contains(last, `"code":"wiped"`) || strings.Contains(last, "[DONE]") {
+				t.Fatalf("stream ended with %q, want a wiped error event", last)
+			}
+			if code, _ := c.chat(`{"session_id":"` + id + `","messages":` + userMsg("x") + `}`); code != 404 {
+				t.Fatalf("session after wipe: %d", code)
+			}
+		})
+	}
+	if n := c.metric(`kwyre_tokens_total{kind="completion"}`); n >= longTokens {
+		t.Fatalf("%v tokens: a wiped generation ran to the end", n)
+	}
+}
+
 func TestContextLimits(t *testing.T) {
 	c := start(t, Options{Model: models.tiny, Ctx: 256})
 	ctx := c.contextLength()
@@ -447,7 +521,7 @@ func TestClientDisconnectStopsGeneration(t *testing.T) {
 	c := start(t, Options{Model: models.tiny, Ctx: 2048, Slots: 1})
 	ctx, cancel := context.WithCancel(context.Background())
 	resp := c.request(ctx, "POST", "/v1/chat/completions",
-		`{"stream":true,"max_tokens":2000,"temperature":1,"seed":11,"messages":`+userMsg("go on forever")+`}`)
+		longTurn(""))
 	buf := make([]byte, 512)
 	if _, err := resp.Body.Read(buf); err != nil {
 		t.Fatal(err)
@@ -461,7 +535,7 @@ func TestClientDisconnectStopsGeneration(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	if n := c.metric(`kwyre_tokens_total{kind="completion"}`); n >= 2000 {
+	if n := c.metric(`kwyre_tokens_total{kind="completion"}`); n >= longTokens {
 		t.Fatalf("%v tokens generated after the client left", n)
 	}
 	// The slot is free again.
@@ -479,7 +553,7 @@ func TestQueueing(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	resp := c.request(ctx, "POST", "/v1/chat/completions",
-		`{"stream":true,"max_tokens":2000,"temperature":1,"seed":11,"messages":`+userMsg("long one")+`}`)
+		longTurn(""))
 	defer resp.Body.Close()
 	resp.Body.Read(make([]byte, 256))
 	r2 := c.request(context.Background(), "POST", "/v1/chat/completions", `{"max_tokens":2,"messages":`+userMsg("short")+`}`)
