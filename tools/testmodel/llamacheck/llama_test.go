@@ -171,6 +171,10 @@ func TestLlamaTinyGenerates(t *testing.T) {
 func TestMain(m *testing.M) {
 	// llama.cpp's loader prints pages of INFO lines through slog.
 	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	if path := os.Getenv("KWYRE_LLAMA_CHILD"); path != "" {
+		loadInChild(path)
+		os.Exit(0)
+	}
 	os.Exit(m.Run())
 }
 
