@@ -29,7 +29,22 @@ func chat(t *testing.T, vm *VM, line string) string {
 	if err != nil {
 		t.Fatalf("reply to %q: %v", line, err)
 	}
-	return strings.TrimSpace(m[1])
+	return replyText(m[1])
+}
+
+// logLine matches lines init copies to the serial console from services;
+// they interleave with the chat because ttyS0 is also /dev/console.
+var logLine = regexp.MustCompile(`^(kwyre-init|inference|watchdog): `)
+
+// replyText drops interleaved log lines from a captured reply.
+func replyText(s string) string {
+	var keep []string
+	for _, l := range strings.Split(s, "\n") {
+		if !logLine.MatchString(l) {
+			keep = append(keep, l)
+		}
+	}
+	return strings.TrimSpace(strings.Join(keep, "\n"))
 }
 
 // TestAppliance boots the image under test once and walks the whole

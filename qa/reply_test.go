@@ -1,0 +1,17 @@
+package qa
+
+import "testing"
+
+func TestReplyText(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{" Kwyre demo model.\n", "Kwyre demo model."},
+		{"Kwyre demo\ninference: time=x level=INFO msg=request\n", "Kwyre demo"},
+		{"kwyre-init: started x\nA reply", "A reply"},
+		{"kwyre: service is back", "kwyre: service is back"},
+	}
+	for _, tc := range tests {
+		if got := replyText(tc.in); got != tc.want {
+			t.Errorf("replyText(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
