@@ -1,0 +1,282 @@
+// Package engine runs a GGUF model through llama.cpp for the inference
+// service: one model shared by N slots, each slot its own llama_context (so
+// wiping one conversation's KV cache never touches another's), sampling in
+// C on the context's logits, and plaintext only in buffers that are wiped
+// after use. It is the only package that talks to llama.cpp, so the binding
+// can be swapped here alone.
+package engine
+
+/*
+#include <stdlib.h>
+#include "kwyre_llama.h"
+*/
+import "C"
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"runtime"
+	"runtime/cgo"
+	"sync"
+	"time"
+	"unsafe"
+
+	"github.com/kwyre/kwyre/services/inference/gguf"
+)
+
+// Config says what to load and how.
+type Config struct {
+	ModelPath   string
+	ContextSize int // tokens per slot; 0 = the model's training context, at most 4096
+	GPULayers   int // layers to offload; -1 = all
+	Slots       int // parallel sequences, each its own context; 0 = 4
+	Threads     int // CPU threads per slot; 0 = runtime.NumCPU()
+	BackendDir  string
+	BatchSize   int // tokens per llama_decode of a prompt; 0 = 512
+	// SkipCheck skips gguf.Check because the caller has just run it.
+	SkipCheck bool
+}
+
+// Info describes the loaded model (metadata only).
+type Info struct {
+	Arch        string
+	Name        string
+	NCtxTrain   int
+	NCtx        int // per slot
+	NVocab      int
+	NLayer      int
+	NSlots      int
+	LayersOnGPU int
+	Backend     string // "CPU", "CUDA", ...
+	ModelBytes  int64  // file size
+	LoadTime    time.Duration
+	// ChatTemplate is "model" (the model's own), the name of the built-in
+	// template used instead, or "" (none fits: RenderChat fails).
+	ChatTemplate string
+}
+
+// Engine is a loaded model and its slots.
+type Engine struct {
+	model *C.struct_llama_model
+	vocab *C.struct_llama_vocab
+	tmpl  *C.char // the model's chat template, or a built-in name; nil if none fits
+	// tmplOwned: tmpl was allocated here (a built-in name), not the model's.
+	tmplOwned bool
+	info      Info
+
+	mu      sync.Mutex
+	cond    *sync.Cond // signalled whenever a slot is released
+	slots   []*Slot
+	waiters []*waiter // FIFO
+	closed  bool
+	tick    uint64 // last-use clock for picking which idle slot to take over
+}
+
+// Errors of Load and Acquire.
+var (
+	ErrClosed   = errors.New("engine closed")
+	ErrNotGGUF  = errors.New("not a GGUF file")
+	ErrLoad     = errors.New("llama.cpp could not load the model")
+	ErrNoMemory = errors.New("llama.cpp could not create a context")
+)
+
+const (
+	defaultSlots = 4
+	defaultBatch = 512
+	defaultCtx   = 4096
+	allLayers    = 999 // llama.cpp's "every layer" (it clamps to n_layer+1)
+)
+
+var backendOnce sync.Once
+
+// initBackend loads ggml's backends once per process. The binding reads
+// OLLAMA_LIBRARY_PATH for GPU backends and accepts only a folder whose path
+// contains lib/ollama (or the executable's folder).
+func initBackend(dir string) {
+	backendOnce.Do(func() {
+		if dir != "" {
+			os.Setenv("OLLAMA_LIBRARY_PATH", dir)
+		}
+		C.kw_log_quiet()
+		backendInit()
+		C.kw_malloc_perturb()
+	})
+}
+
+// Load checks and loads the model, then creates cfg.Slots contexts.
+// progress (may be nil) gets the loading progress from 0 to 1.
+func Load(cfg Config, progress func(float32)) (*Engine, error) {
+	start := time.Now()
+	if cfg.Slots <= 0 {
+		cfg.Slots = defaultSlots
+	}
+	if cfg.Threads <= 0 {
+		cfg.Threads = runtime.NumCPU()
+	}
+	if cfg.BatchSize <= 0 {
+		cfg.BatchSize = defaultBatch
+	}
+	if cfg.ContextSize < 0 {
+		return nil, fmt.Errorf("context size %d: must be ≥ 0", cfg.ContextSize)
+	}
+	st, err := checkFile(cfg.ModelPath, cfg.SkipCheck)
+	if err != nil {
+		return nil, err
+	}
+	initBackend(cfg.BackendDir)
+
+	layers := cfg.GPULayers
+	if layers < 0 {
+		layers = allLayers
+	}
+	var h cgo.Handle
+	if progress != nil {
+		h = cgo.NewHandle(progress)
+		defer h.Delete()
+	}
+	cpath := C.CString(cfg.ModelPath)
+	defer C.free(unsafe.Pointer(cpath))
+	m := C.kw_load_model(cpath, C.int32_t(layers), C.uintptr_t(h))
+	if m == nil {
+		return nil, fmt.Errorf("load %s: %w", cfg.ModelPath, ErrLoad)
+	}
+	e := &Engine{model: m, vocab: C.llama_model_get_vocab(m)}
+	e.cond = sync.NewCond(&e.mu)
+	e.info = Info{
+		Arch:       e.meta("general.architecture"),
+		Name:       e.meta("general.name"),
+		NCtxTrain:  int(C.llama_model_n_ctx_train(m)),
+		NVocab:     int(C.llama_vocab_n_tokens(e.vocab)),
+		NLayer:     int(C.llama_model_n_layer(m)),
+		NSlots:     cfg.Slots,
+		ModelBytes: st.Size(),
+		Backend:    "CPU",
+	}
+	var dev [64]C.char
+	if n := C.kw_gpu_devices(&dev[0], C.size_t(len(dev))); n > 0 {
+		e.info.Backend = C.GoString(&dev[0])
+		e.info.LayersOnGPU = min(layers, e.info.NLayer+1)
+	}
+	nctx := cfg.ContextSize
+	if nctx == 0 {
+		nctx = defaultCtx
+		if t := e.info.NCtxTrain; t > 0 && t < nctx {
+			nctx = t
+		}
+	}
+	e.tmpl, e.info.ChatTemplate = e.chatTemplate()
+	for i := 0; i < cfg.Slots; i++ {
+		s, err := newSlot(e, nctx, cfg.BatchSize, cfg.Threads)
+		if err != nil {
+			e.free()
+			return nil, fmt.Errorf("slot %d of %d (ctx %d): %w", i+1, cfg.Slots, nctx, err)
+		}
+		e.slots = append(e.slots, s)
+	}
+	e.info.NCtx = int(C.kw_slot_n_ctx(e.slots[0].c))
+	e.info.LoadTime = time.Since(start)
+	if progress != nil {
+		progress(1)
+	}
+	return e, nil
+}
+
+// checkFile gives a clear error for a missing, unreadable or non-GGUF file
+// (and, unless skipped, for the malformed metadata llama.cpp would trust)
+// before llama.cpp sees it.
+func checkFile(path string, skipCheck bool) (os.FileInfo, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("model: %w", err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("model: %w", err)
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("model %s: not a regular file", path)
+	}
+	var magic [4]byte
+	if _, err := f.ReadAt(magic[:], 0); err != nil || string(magic[:]) != "GGUF" {
+		return nil, fmt.Errorf("model %s: %w", path, ErrNotGGUF)
+	}
+	if !skipCheck {
+		if _, err := gguf.Check(path); err != nil {
+			return nil, fmt.Errorf("model: %w", err)
+		}
+	}
+	return st, nil
+}
+
+//export kwyreProgress
+func kwyreProgress(p C.float, h C.uintptr_t) C.bool {
+	if h != 0 {
+		cgo.Handle(h).Value().(func(float32))(float32(p))
+	}
+	return true
+}
+
+// meta reads a metadata string of the model (never content).
+func (e *Engine) meta(key string) string {
+	ck := C.CString(key)
+	defer C.free(unsafe.Pointer(ck))
+	var buf [256]C.char
+	if C.kw_meta(e.model, ck, &buf[0], C.size_t(len(buf))) < 0 {
+		return ""
+	}
+	return C.GoString(&buf[0])
+}
+
+// Info describes the loaded model.
+func (e *Engine) Info() Info { return e.info }
+
+// Close ends every generation in flight, waits for their slots, wipes and
+// frees every context and then the model. Acquire fails afterwards.
+func (e *Engine) Close() {
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return
+	}
+	e.closed = true
+	for _, w := range e.waiters {
+		close(w.ch)
+	}
+	e.waiters = nil
+	for _, s := range e.slots {
+		if s.busy {
+			C.kw_abort_set(s.c, C.KW_ABORT_WIPE)
+		}
+	}
+	for e.anyBusy() {
+		e.cond.Wait()
+	}
+	e.mu.Unlock()
+	e.free()
+}
+
+func (e *Engine) anyBusy() bool {
+	for _, s := range e.slots {
+		if s.busy {
+			return true
+		}
+	}
+	return false
+}
+
+func (e *Engine) free() {
+	for _, s := range e.slots {
+		s.free()
+	}
+	e.slots = nil
+	if e.tmpl != nil && e.tmplOwned {
+		C.free(unsafe.Pointer(e.tmpl))
+	}
+	e.tmpl = nil
+	if e.model != nil {
+		C.llama_model_free(e.model)
+		e.model = nil
+	}
+}

@@ -1,0 +1,318 @@
+#include "kwyre_llama.h"
+
+#include <malloc.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ggml-backend.h"
+#include "_cgo_export.h"
+
+// ---- logging ----------------------------------------------------------------
+
+// The level of the line a GGML_LOG_LEVEL_CONT piece continues.
+static _Atomic int kw_log_level = GGML_LOG_LEVEL_NONE;
+
+// kw_log keeps warnings and errors (metadata: file, shapes, allocation
+// failures) and drops INFO/DEBUG, where llama.cpp would print prompts and
+// tokens in verbose modes.
+static void kw_log(enum ggml_log_level level, const char *text, void *ud) {
+	(void)ud;
+	if (level == GGML_LOG_LEVEL_CONT) {
+		level = atomic_load(&kw_log_level);
+	} else {
+		atomic_store(&kw_log_level, level);
+	}
+	if (level != GGML_LOG_LEVEL_WARN && level != GGML_LOG_LEVEL_ERROR) {
+		return;
+	}
+	// Kwyre sizes the context below the training one on purpose.
+	if (strstr(text, "n_ctx_seq") != NULL && strstr(text, "will not be utilized") != NULL) {
+		return;
+	}
+	fputs(text, stderr);
+}
+
+void kw_log_quiet(void) { llama_log_set(kw_log, NULL); }
+
+// kw_malloc_perturb makes glibc fill freed heap chunks (and fresh ones), so
+// the copies llama.cpp makes internally of rendered prompts and text do not
+// outlive their use in free memory. Chunks parked in the per-thread cache
+// escape it unless GLIBC_TUNABLES=glibc.malloc.tcache_count=0.
+void kw_malloc_perturb(void) { mallopt(M_PERTURB, 0xa5); }
+
+// ---- model ------------------------------------------------------------------
+
+static bool kw_progress(float p, void *ud) { return kwyreProgress(p, (uintptr_t)ud); }
+
+struct llama_model *kw_load_model(const char *path, int32_t n_gpu_layers, uintptr_t progress) {
+	struct llama_model_params mp = llama_model_default_params();
+	mp.n_gpu_layers = n_gpu_layers;
+	mp.use_mmap = true;
+	mp.check_tensors = false;
+	if (progress != 0) {
+		mp.progress_callback = kw_progress;
+		mp.progress_callback_user_data = (void *)progress;
+	}
+	return llama_model_load_from_file(path, mp);
+}
+
+int32_t kw_meta(const struct llama_model *m, const char *key, char *buf, size_t len) {
+	return llama_model_meta_val_str(m, key, buf, len);
+}
+
+// kw_gpu_devices counts GPU devices and names the first one's backend.
+int32_t kw_gpu_devices(char *name, size_t len) {
+	int32_t n = 0;
+	for (size_t i = 0; i < ggml_backend_dev_count(); i++) {
+		ggml_backend_dev_t d = ggml_backend_dev_get(i);
+		enum ggml_backend_dev_type t = ggml_backend_dev_type(d);
+		if (t != GGML_BACKEND_DEVICE_TYPE_GPU && t != GGML_BACKEND_DEVICE_TYPE_IGPU) {
+			continue;
+		}
+		if (n == 0 && len > 0) {
+			snprintf(name, len, "%s", ggml_backend_reg_name(ggml_backend_dev_backend_reg(d)));
+		}
+		n++;
+	}
+	return n;
+}
+
+// ---- slots ------------------------------------------------------------------
+
+struct kw_slot {
+	struct llama_context *ctx;
+	const struct llama_vocab *vocab;
+	struct llama_batch batch;
+	int32_t n_batch;
+	llama_token_data *cand; // n_vocab candidates for the sampler chain
+	int32_t n_vocab;
+	struct llama_sampler *smpl; // NULL: greedy
+	_Atomic int abort;
+};
+
+static bool kw_should_abort(void *data) {
+	kw_slot *s = data;
+	return atomic_load(&s->abort) != 0;
+}
+
+kw_slot *kw_slot_new(struct llama_model *m, uint32_t n_ctx, uint32_t n_batch, int32_t threads) {
+	kw_slot *s = calloc(1, sizeof *s);
+	if (s == NULL) {
+		return NULL;
+	}
+	struct llama_context_params cp = llama_context_default_params();
+	cp.n_ctx = n_ctx;
+	cp.n_batch = n_batch;
+	cp.n_ubatch = n_batch;
+	cp.n_seq_max = 1;
+	cp.n_threads = threads;
+	cp.n_threads_batch = threads;
+	cp.embeddings = false;
+	cp.flash_attn_type = LLAMA_FLASH_ATTN_TYPE_AUTO;
+	cp.no_perf = true;
+	cp.abort_callback = kw_should_abort;
+	cp.abort_callback_data = s;
+	s->ctx = llama_init_from_model(m, cp);
+	if (s->ctx == NULL) {
+		free(s);
+		return NULL;
+	}
+	s->vocab = llama_model_get_vocab(m);
+	s->n_vocab = llama_vocab_n_tokens(s->vocab);
+	s->n_batch = (int32_t)llama_n_batch(s->ctx);
+	s->batch = llama_batch_init(s->n_batch, 0, 1);
+	s->cand = calloc((size_t)s->n_vocab, sizeof *s->cand);
+	if (s->cand == NULL || s->batch.token == NULL) {
+		kw_slot_free(s);
+		return NULL;
+	}
+	return s;
+}
+
+static void kw_batch_wipe(kw_slot *s) {
+	explicit_bzero(s->batch.token, (size_t)s->n_batch * sizeof *s->batch.token);
+	explicit_bzero(s->batch.pos, (size_t)s->n_batch * sizeof *s->batch.pos);
+	s->batch.n_tokens = 0;
+}
+
+void kw_slot_free(kw_slot *s) {
+	if (s == NULL) {
+		return;
+	}
+	if (s->smpl != NULL) {
+		llama_sampler_free(s->smpl);
+	}
+	if (s->ctx != NULL) {
+		llama_memory_clear(llama_get_memory(s->ctx), true);
+		llama_free(s->ctx);
+	}
+	if (s->batch.token != NULL) {
+		kw_batch_wipe(s);
+		llama_batch_free(s->batch);
+	}
+	free(s->cand);
+	free(s);
+}
+
+// kw_slot_wipe forgets every cell and zeroes the KV buffers' data, on
+// whichever device they live.
+void kw_slot_wipe(kw_slot *s) {
+	llama_memory_clear(llama_get_memory(s->ctx), true);
+	kw_batch_wipe(s);
+	explicit_bzero(s->cand, (size_t)s->n_vocab * sizeof *s->cand);
+}
+
+bool kw_slot_trim(kw_slot *s, int32_t p0) {
+	return llama_memory_seq_rm(llama_get_memory(s->ctx), 0, p0, -1);
+}
+
+size_t kw_slot_state_size(kw_slot *s) { return llama_state_seq_get_size(s->ctx, 0); }
+
+// kw_slot_cells is the number of positions sequence 0 holds (0 if none).
+int32_t kw_slot_cells(kw_slot *s) {
+	llama_memory_t mem = llama_get_memory(s->ctx);
+	llama_pos lo = llama_memory_seq_pos_min(mem, 0), hi = llama_memory_seq_pos_max(mem, 0);
+	if (lo < 0 || hi < 0) {
+		return 0;
+	}
+	return hi - lo + 1;
+}
+
+uint32_t kw_slot_n_ctx(kw_slot *s) { return llama_n_ctx(s->ctx); }
+int32_t kw_slot_n_batch(kw_slot *s) { return s->n_batch; }
+
+// kw_slot_scrub zeroes the batch, which held the last tokens evaluated.
+void kw_slot_scrub(kw_slot *s) { kw_batch_wipe(s); }
+
+void kw_abort_set(kw_slot *s, int bits) { atomic_fetch_or(&s->abort, bits); }
+void kw_abort_clear(kw_slot *s, int bits) { atomic_fetch_and(&s->abort, ~bits); }
+int kw_abort_get(kw_slot *s) { return atomic_load(&s->abort); }
+
+// kw_sampler sets the slot's sampler for the next generation: greedy for a
+// temperature of 0 (or less), else temperature, top-p and a seeded draw.
+int32_t kw_sampler(kw_slot *s, float temp, float top_p, uint32_t seed) {
+	if (s->smpl != NULL) {
+		llama_sampler_free(s->smpl);
+		s->smpl = NULL;
+	}
+	if (temp <= 0) {
+		return 0;
+	}
+	struct llama_sampler_chain_params p = llama_sampler_chain_default_params();
+	p.no_perf = true;
+	struct llama_sampler *c = llama_sampler_chain_init(p);
+	if (c == NULL) {
+		return -1;
+	}
+	llama_sampler_chain_add(c, llama_sampler_init_temp(temp));
+	if (top_p > 0 && top_p < 1) {
+		llama_sampler_chain_add(c, llama_sampler_init_top_p(top_p, 1));
+	}
+	llama_sampler_chain_add(c, llama_sampler_init_dist(seed));
+	s->smpl = c;
+	return 0;
+}
+
+// kw_eval decodes n tokens (n <= n_batch) at positions pos0.., asking for
+// logits of the last one only.
+int32_t kw_eval(kw_slot *s, const int32_t *toks, int32_t n, int32_t pos0) {
+	if (n <= 0 || n > s->n_batch) {
+		return -1;
+	}
+	if (atomic_load(&s->abort) != 0) {
+		return KW_ABORTED;
+	}
+	for (int32_t i = 0; i < n; i++) {
+		if (toks[i] < 0 || toks[i] >= s->n_vocab) {
+			return KW_BAD_TOKEN;
+		}
+		s->batch.token[i] = toks[i];
+		s->batch.pos[i] = pos0 + i;
+		s->batch.n_seq_id[i] = 1;
+		s->batch.seq_id[i][0] = 0;
+		s->batch.logits[i] = i == n - 1;
+	}
+	s->batch.n_tokens = n;
+	return llama_decode(s->ctx, s->batch);
+}
+
+static llama_token kw_sample(kw_slot *s) {
+	const float *logits = llama_get_logits_ith(s->ctx, -1);
+	if (logits == NULL) {
+		return -1;
+	}
+	if (s->smpl == NULL) {
+		int32_t best = 0;
+		for (int32_t i = 1; i < s->n_vocab; i++) {
+			if (logits[i] > logits[best]) {
+				best = i;
+			}
+		}
+		return best;
+	}
+	for (int32_t i = 0; i < s->n_vocab; i++) {
+		s->cand[i].id = i;
+		s->cand[i].logit = logits[i];
+		s->cand[i].p = 0;
+	}
+	llama_token_data_array a = {s->cand, (size_t)s->n_vocab, -1, false};
+	llama_sampler_apply(s->smpl, &a);
+	if (a.selected < 0 || a.selected >= (int64_t)a.size) {
+		return -1;
+	}
+	llama_token t = a.data[a.selected].id;
+	llama_sampler_accept(s->smpl, t);
+	return t;
+}
+
+int32_t kw_piece(kw_slot *s, int32_t tok, char *piece, int32_t cap) {
+	return llama_token_to_piece(s->vocab, tok, piece, cap, 0, false);
+}
+
+// kw_next is one step of generation: when pos >= 0 it first decodes feed at
+// pos; then it samples the next token into *tok, says whether it ends the
+// generation and writes its text into piece (*n < 0: piece needs -*n bytes).
+int32_t kw_next(kw_slot *s, int32_t feed, int32_t pos, int32_t *tok, bool *eog,
+                char *piece, int32_t cap, int32_t *n) {
+	if (pos >= 0) {
+		int32_t rc = kw_eval(s, &feed, 1, pos);
+		if (rc != 0) {
+			return rc;
+		}
+	}
+	llama_token t = kw_sample(s);
+	if (t < 0) {
+		return -1;
+	}
+	*tok = t;
+	*eog = llama_vocab_is_eog(s->vocab, t);
+	*n = *eog ? 0 : kw_piece(s, t, piece, cap);
+	return KW_OK;
+}
+
+// ---- chat templates ---------------------------------------------------------
+
+int32_t kw_render(const char *tmpl, const char *const *roles, const char *const *contents,
+                  size_t n, bool add_ass, char *buf, int32_t len) {
+	struct llama_chat_message *msgs = calloc(n ? n : 1, sizeof *msgs);
+	if (msgs == NULL) {
+		return -2;
+	}
+	for (size_t i = 0; i < n; i++) {
+		msgs[i].role = roles[i];
+		msgs[i].content = contents[i];
+	}
+	int32_t r = llama_chat_apply_template(tmpl, msgs, n, add_ass, buf, len);
+	free(msgs);
+	return r;
+}
+
+void kw_wipe_free(void *p, size_t n) {
+	if (p == NULL) {
+		return;
+	}
+	explicit_bzero(p, n);
+	free(p);
+}

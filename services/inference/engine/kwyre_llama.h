@@ -1,0 +1,59 @@
+// The engine's own thin layer over llama.h: one context per slot, sampling
+// in C on the context's logits, pieces written straight into the caller's
+// buffer, and wiping of every buffer that held tokens.
+#ifndef KWYRE_LLAMA_H
+#define KWYRE_LLAMA_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "llama.h"
+
+// Status codes of kw_eval and kw_next besides llama_decode's own.
+enum {
+	KW_OK = 0,
+	KW_ABORTED = 2,      // llama_decode's own code for an abort
+	KW_BAD_TOKEN = -100, // a token id outside the vocabulary
+};
+
+// Abort bits: a wipe asked for by the engine, or the caller's context.
+enum {
+	KW_ABORT_WIPE = 1,
+	KW_ABORT_CANCEL = 2,
+};
+
+typedef struct kw_slot kw_slot;
+
+void kw_log_quiet(void);
+void kw_malloc_perturb(void);
+
+struct llama_model *kw_load_model(const char *path, int32_t n_gpu_layers, uintptr_t progress);
+int32_t kw_meta(const struct llama_model *m, const char *key, char *buf, size_t len);
+int32_t kw_gpu_devices(char *name, size_t len);
+
+kw_slot *kw_slot_new(struct llama_model *m, uint32_t n_ctx, uint32_t n_batch, int32_t threads);
+void kw_slot_free(kw_slot *s);
+void kw_slot_wipe(kw_slot *s);
+bool kw_slot_trim(kw_slot *s, int32_t p0);
+size_t kw_slot_state_size(kw_slot *s);
+int32_t kw_slot_cells(kw_slot *s);
+uint32_t kw_slot_n_ctx(kw_slot *s);
+int32_t kw_slot_n_batch(kw_slot *s);
+void kw_slot_scrub(kw_slot *s);
+
+void kw_abort_set(kw_slot *s, int bits);
+void kw_abort_clear(kw_slot *s, int bits);
+int kw_abort_get(kw_slot *s);
+
+int32_t kw_sampler(kw_slot *s, float temp, float top_p, uint32_t seed);
+int32_t kw_eval(kw_slot *s, const int32_t *toks, int32_t n, int32_t pos0);
+int32_t kw_next(kw_slot *s, int32_t feed, int32_t pos, int32_t *tok, bool *eog,
+                char *piece, int32_t cap, int32_t *n);
+int32_t kw_piece(kw_slot *s, int32_t tok, char *piece, int32_t cap);
+
+int32_t kw_render(const char *tmpl, const char *const *roles, const char *const *contents,
+                  size_t n, bool add_ass, char *buf, int32_t len);
+void kw_wipe_free(void *p, size_t n);
+
+#endif
