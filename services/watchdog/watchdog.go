@@ -118,7 +118,7 @@ func (w *Watchdog) ScanOnce() ([]scan.Finding, error) {
 	var scanErrs []string
 	sup, supErr := w.supervision(env)
 	if supErr != nil {
-		scanErrs = append(scanErrs, supErr.Error())
+		scanErrs = append(scanErrs, scan.Printable(supErr.Error()))
 	}
 
 	var findings []scan.Finding
@@ -134,7 +134,7 @@ func (w *Watchdog) ScanOnce() ([]scan.Finding, error) {
 		}
 		if err != nil {
 			failed[name] = true
-			msg := name + ": " + err.Error()
+			msg := name + ": " + scan.Printable(err.Error())
 			scanErrs = append(scanErrs, msg)
 			if w.errs[name] != msg {
 				w.cfg.Log.Printf("scanner %s", msg)

@@ -100,12 +100,12 @@ func (b *BootMedium) Scan(*Env) ([]Finding, error) {
 	var out []Finding
 	for _, d := range removed {
 		out = append(out, Finding{Scanner: "boot-medium", Key: "removed " + d, Immediate: true,
-			What: fmt.Sprintf("boot medium %s was removed (kernel uevent)", d)})
+			What: Printable(fmt.Sprintf("boot medium %s was removed (kernel uevent)", d))})
 	}
 	if b.present {
 		if _, err := os.Stat(filepath.Join(b.sysBlock, b.dev)); errors.Is(err, os.ErrNotExist) {
 			out = append(out, Finding{Scanner: "boot-medium", Key: "gone " + b.dev, Immediate: true,
-				What: fmt.Sprintf("boot medium %s is gone from %s", b.dev, b.sysBlock)})
+				What: Printable(fmt.Sprintf("boot medium %s is gone from %s", b.dev, b.sysBlock))})
 		}
 	}
 	if lost {

@@ -6,8 +6,10 @@ import (
 )
 
 // FDs finds open file descriptors that let a process observe others: perf
-// events, BPF objects (maps, programs, links, iterators), and NVIDIA device
-// nodes in any process but the inference service, which alone may use the GPU.
+// events, BPF objects (maps, programs, links, iterators), another process's or
+// the machine's memory (/proc/PID/mem, /dev/mem, /proc/kcore), and NVIDIA
+// device nodes in any process but the inference service, which alone may use
+// the GPU.
 type FDs struct{}
 
 func (FDs) Name() string { return "fds" }
@@ -39,9 +41,14 @@ func (FDs) Scan(env *Env) ([]Finding, error) {
 	return out, nil
 }
 
-// FDKind classifies an fd's link target: "perf", "bpf", "nvidia", or "".
+// FDKind classifies an fd's link target: "perf", "bpf", "memory", "nvidia",
+// or "".
 func FDKind(target string) string {
 	switch {
+	case target == "/dev/mem" || target == "/dev/kmem" || target == "/dev/port" || target == "/proc/kcore":
+		return "memory"
+	case procMem(target):
+		return "memory"
 	case target == "anon_inode:[perf_event]":
 		return "perf"
 	case strings.HasPrefix(target, "anon_inode:bpf") || strings.HasPrefix(target, "anon_inode:[bpf"):
@@ -50,4 +57,23 @@ func FDKind(target string) string {
 		return "nvidia"
 	}
 	return ""
+}
+
+// procMem matches /proc/PID/mem and /proc/PID/task/TID/mem.
+func procMem(target string) bool {
+	rest, ok := strings.CutPrefix(target, "/proc/")
+	if !ok {
+		return false
+	}
+	parts := strings.Split(rest, "/")
+	digits := func(s string) bool {
+		return s != "" && strings.Trim(s, "0123456789") == ""
+	}
+	switch len(parts) {
+	case 2:
+		return digits(parts[0]) && parts[1] == "mem"
+	case 4:
+		return digits(parts[0]) && parts[1] == "task" && digits(parts[2]) && parts[3] == "mem"
+	}
+	return false
 }

@@ -55,6 +55,25 @@ func TestFDsPerfAndBPF(t *testing.T) {
 	}
 }
 
+// A descriptor on another process's memory is found in whoever holds it.
+func TestFDsProcMem(t *testing.T) {
+	requireRoot(t)
+	victim := startSleep(t)
+	path := fmt.Sprintf("/proc/%d/mem", victim.Process.Pid)
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatalf("open %s: %v", path, err)
+	}
+	defer f.Close()
+	got, err := FDs{}.Scan(newEnv(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(matching(got, fmt.Sprintf("pid %d (", os.Getpid()), "holds a memory file descriptor ("+path+")")) != 1 {
+		t.Fatalf("open %s not found: %v", path, got)
+	}
+}
+
 func TestFDKind(t *testing.T) {
 	tests := map[string]string{
 		"anon_inode:[perf_event]": "perf",
@@ -69,6 +88,15 @@ func TestFDKind(t *testing.T) {
 		"socket:[1234]":           "",
 		"/dev/null":               "",
 		"/tmp/nvidia":             "",
+		"/dev/mem":                "memory",
+		"/dev/kmem":               "memory",
+		"/proc/kcore":             "memory",
+		"/proc/123/mem":           "memory",
+		"/proc/123/task/124/mem":  "memory",
+		"/proc/123/maps":          "",
+		"/proc/self/mem":          "",
+		"/proc/123/mem/x":         "",
+		"/tmp/proc/123/mem":       "",
 	}
 	for target, want := range tests {
 		if got := FDKind(target); got != want {

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -34,6 +35,46 @@ func TestProcessesTool(t *testing.T) {
 	}
 	if f := matching(got, fmt.Sprintf("pid %d ", plain.Process.Pid)); len(f) != 0 {
 		t.Errorf("plain sleep reported outside appliance mode: %v", f)
+	}
+}
+
+// Names an intruder chooses reach the console only as printable text.
+func TestProcessesNamesArePrintable(t *testing.T) {
+	sleep, err := exec.LookPath("sleep")
+	if err != nil {
+		t.Skip("no sleep binary")
+	}
+	dir := filepath.Join(t.TempDir(), "evil\n\x1b[2Jdir")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	copyFile(t, sleep, filepath.Join(dir, "gdb"))
+	cmd := exec.Command(filepath.Join(dir, "gdb"), "120")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	got, err := Processes{}.Scan(newEnv(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := matching(got, fmt.Sprintf("running as pid %d (", cmd.Process.Pid))
+	if len(f) != 1 || !strings.Contains(f[0].What, "evil??[2Jdir/gdb") {
+		t.Fatalf("got %+v", f)
+	}
+}
+
+func TestPrintable(t *testing.T) {
+	for in, want := range map[string]string{
+		"plain text 127.0.0.1:8000": "plain text 127.0.0.1:8000",
+		"a\nb\rc\td":                "a?b?c?d",
+		"\x1b[31mred":               "?[31mred",
+		"bad \xff byte":             "bad ? byte",
+		"ünïcödé":                   "ünïcödé",
+	} {
+		if got := Printable(in); got != want {
+			t.Errorf("Printable(%q) = %q, want %q", in, got, want)
+		}
 	}
 }
 

@@ -9,6 +9,9 @@ package scan
 import (
 	"errors"
 	"fmt"
+	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Finding is one suspicious object seen in one scan. It carries metadata only
@@ -49,7 +52,19 @@ func Skipped(err error) (string, bool) {
 }
 
 func finding(scanner, key, format string, args ...any) Finding {
-	return Finding{Scanner: scanner, Key: key, What: fmt.Sprintf(format, args...)}
+	return Finding{Scanner: scanner, Key: key, What: Printable(fmt.Sprintf(format, args...))}
+}
+
+// Printable replaces control and non-printable characters with '?': a
+// finding names things an intruder chose (executable paths, comm), and it is
+// printed on the console.
+func Printable(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r == utf8.RuneError || !unicode.IsPrint(r) {
+			return '?'
+		}
+		return r
+	}, s)
 }
 
 // Waker is a scanner that can ask for a scan before the next tick (an event
