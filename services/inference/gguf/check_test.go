@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -394,4 +395,76 @@ func FuzzCheck(f *testing.F) {
 			t.Fatalf("accepted with info %+v", info)
 		}
 	})
+}
+
+// renameArch moves every "llama." key to arch's prefix.
+func (r *raw) renameArch(arch string) {
+	for i := range r.kvs {
+		if k, ok := strings.CutPrefix(r.kvs[i].Key, "llama."); ok {
+			r.kvs[i].Key = arch + "." + k
+		}
+	}
+	r.set(gguf.KeyArchitecture, arch)
+}
+
+// TestCheckVariants covers valid files that differ from the generated llama
+// models the way real models do.
+func TestCheckVariants(t *testing.T) {
+	cases := []struct {
+		name string
+		edit func(r *raw)
+		want error // nil: accepted
+		msg  string
+	}{
+		{"qwen2 keys", func(r *raw) { r.renameArch("qwen2") }, nil, ""},
+		{"qwen3 with its head size", func(r *raw) {
+			r.renameArch("qwen3")
+			r.set("qwen3.attention.key_length", uint32(16))
+			r.set("qwen3.attention.value_length", uint32(16))
+		}, nil, ""},
+		{"qwen3 head size disagrees with q", func(r *raw) {
+			r.renameArch("qwen3")
+			r.set("qwen3.attention.key_length", uint32(32))
+			r.set("qwen3.attention.value_length", uint32(16))
+		}, gguf.ErrShape, `"blk.0.attn_q.weight" has shape [64 64], want [64 128]`},
+		{"unknown architecture: generic checks only", func(r *raw) {
+			r.renameArch("futurenet")
+			r.dropTensor("blk.0.ffn_down.weight")
+		}, nil, ""},
+		{"unknown architecture still checks the embedding", func(r *raw) {
+			r.renameArch("futurenet")
+			r.tensor("token_embd.weight").info.Shape = []uint64{32, 1024}
+		}, gguf.ErrShape, "token_embd.weight"},
+		{"tied embeddings", func(r *raw) { r.dropTensor("output.weight") }, nil, ""},
+		{"per-layer head counts", func(r *raw) {
+			r.set("llama.attention.head_count", []uint32{4, 4})
+			r.set("llama.attention.head_count_kv", []int32{2, 2})
+		}, nil, ""},
+		{"mixture of experts skips dense feed-forward", func(r *raw) {
+			r.set("llama.expert_count", uint32(8))
+			r.dropTensor("blk.0.ffn_gate.weight")
+		}, nil, ""},
+		{"no optional tokenizer arrays", func(r *raw) {
+			r.del(gguf.KeyScores)
+			r.del(gguf.KeyTokenType)
+			r.del("llama.vocab_size")
+		}, nil, ""},
+		{"version 2", func(r *raw) { r.version = 2 }, nil, ""},
+		{"alignment 64", func(r *raw) { r.set(gguf.KeyAlignment, uint32(64)); r.align = 64 }, nil, ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := parseRaw(t, tinyModel(t))
+			c.edit(r)
+			info, err := check(r.build())
+			switch {
+			case c.want == nil && err != nil:
+				t.Fatalf("refused: %v", err)
+			case c.want == nil && (info.EmbeddingLen != 64 || info.VocabSize != 512):
+				t.Fatalf("info %+v", info)
+			case c.want != nil && (!errors.Is(err, c.want) || !strings.Contains(fmt.Sprint(err), c.msg)):
+				t.Fatalf("error %v, want %v mentioning %q", err, c.want, c.msg)
+			}
+		})
+	}
 }
