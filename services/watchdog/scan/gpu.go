@@ -38,8 +38,12 @@ func (g *GPU) Scan(env *Env) ([]Finding, error) {
 		switch ret := g.lib.Init(); ret {
 		case nvml.SUCCESS:
 			g.ready = true
-		case nvml.ERROR_LIBRARY_NOT_FOUND, nvml.ERROR_DRIVER_NOT_LOADED, nvml.ERROR_NO_PERMISSION:
+		case nvml.ERROR_LIBRARY_NOT_FOUND, nvml.ERROR_DRIVER_NOT_LOADED:
 			return nil, &SkipError{Reason: "no NVIDIA driver (" + nvmlError(ret) + ")"}
+		case nvml.ERROR_NO_PERMISSION:
+			// A driver the watchdog may not query is a blind spot, not an
+			// absent GPU: /dev/nvidia* must be open to the watchdog's uid.
+			return nil, fmt.Errorf("nvml init: %s: cannot open /dev/nvidiactl", nvmlError(ret))
 		default:
 			return nil, fmt.Errorf("nvml init: %s", nvmlError(ret))
 		}
