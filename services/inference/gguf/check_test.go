@@ -468,3 +468,36 @@ func TestCheckVariants(t *testing.T) {
 		})
 	}
 }
+
+// headWriter keeps the first limit bytes written and counts the rest.
+type headWriter struct {
+	head  []byte
+	limit int
+	n     int64
+}
+
+func (w *headWriter) Write(p []byte) (int, error) {
+	if room := w.limit - len(w.head); room > 0 {
+		w.head = append(w.head, p[:min(room, len(p))]...)
+	}
+	w.n += int64(len(p))
+	return len(p), nil
+}
+
+// BenchmarkCheck measures Check on headers: tiny's 512-token vocabulary and
+// a Llama 3 shaped 128256-token one (the cost the appliance pays at boot).
+func BenchmarkCheck(b *testing.B) {
+	for _, preset := range []string{"tiny", "llama3.2-1b"} {
+		w := &headWriter{limit: 16 << 20}
+		if err := testmodel.Write(w, testmodel.Options{Preset: preset, Type: "q4_0", Seed: 1}); err != nil {
+			b.Fatal(err)
+		}
+		b.Run(preset, func(b *testing.B) {
+			for b.Loop() {
+				if _, err := gguf.CheckReader(bytes.NewReader(w.head), w.n); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

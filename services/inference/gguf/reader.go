@@ -117,19 +117,25 @@ func (d *decoder) u64(what string) (uint64, error) {
 }
 
 func (d *decoder) str(what string, max uint64) (string, error) {
-	n, err := d.u64(what + " length")
-	if err != nil {
-		return "", err
+	return d.strFn(func() string { return what }, max)
+}
+
+// strFn reads a string; what names it in errors and is only called then,
+// which keeps reading a 128k-token vocabulary free of formatting.
+func (d *decoder) strFn(what func() string, max uint64) (string, error) {
+	if err := d.read(d.buf[:8], "length"); err != nil {
+		return "", fmt.Errorf("%w (%s)", err, what())
 	}
+	n := binary.LittleEndian.Uint64(d.buf[:8])
 	if n > max {
-		return "", fmt.Errorf("%w: %s is %d bytes, limit %d", ErrBounds, what, n, max)
+		return "", fmt.Errorf("%w: %s is %d bytes, limit %d", ErrBounds, what(), n, max)
 	}
-	if err := d.need(n, what); err != nil {
-		return "", err
+	if err := d.need(n, "string"); err != nil {
+		return "", fmt.Errorf("%w (%s)", err, what())
 	}
 	b := make([]byte, n) // bounded by max and by the bytes left in the file
-	if err := d.read(b, what); err != nil {
-		return "", err
+	if err := d.read(b, "string"); err != nil {
+		return "", fmt.Errorf("%w (%s)", err, what())
 	}
 	return string(b), nil
 }
@@ -301,7 +307,7 @@ func (d *decoder) array(key string) (any, error) {
 		// Grown as read: the length check above bounds it by the file's bytes.
 		out := make([]string, 0, min(n, 1<<16))
 		for i := uint64(0); i < n; i++ {
-			s, err := d.str(fmt.Sprintf("%s[%d]", key, i), MaxStringLen)
+			s, err := d.strFn(func() string { return fmt.Sprintf("%s[%d]", key, i) }, MaxStringLen)
 			if err != nil {
 				return nil, err
 			}
