@@ -60,8 +60,14 @@ func startLine(t *testing.T, svc *servicetest.Service) (*servicetest.PTY, func()
 // turn types msg (ended by end) and returns the streamed reply.
 func turn(t *testing.T, p *servicetest.PTY, msg, end string) string {
 	t.Helper()
+	return turnEcho(t, p, msg, msg, end)
+}
+
+// turnEcho is turn for a message whose echo differs from what is typed.
+func turnEcho(t *testing.T, p *servicetest.PTY, msg, echo, end string) string {
+	t.Helper()
 	p.Send(t, msg+end)
-	p.Expect(t, msg+"\r\n"+PromptKwyre, step) // echo, then the reply prompt
+	p.Expect(t, echo+"\r\n"+PromptKwyre, step) // echo, then the reply prompt
 	out := p.Expect(t, "\r\n"+PromptYou, step)
 	return strings.TrimSuffix(out, "\r\n"+PromptYou)
 }
@@ -88,7 +94,7 @@ func TestLineModeEndToEnd(t *testing.T) {
 	}
 	p.Send(t, "/new\n")
 	p.Expect(t, NewSession+"\r\n"+PromptYou, step)
-	if got := turn(t, p, "Typo\x7f\x7fpo fixed", "\r"); got != testmodel.DemoReply {
+	if got := turnEcho(t, p, "Typo\x7f\x7fpo fixed", "Typo\b \b\b \bpo fixed", "\r"); got != testmodel.DemoReply {
 		t.Fatalf("reply in the new session %q", got)
 	}
 	p.Send(t, "/help\r")
