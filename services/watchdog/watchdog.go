@@ -111,41 +111,47 @@ func (w *Watchdog) Run(ctx context.Context) error {
 // findings. An error means the scan itself could not be made or recorded;
 // failing scanners are recorded in the state instead.
 func (w *Watchdog) ScanOnce() ([]scan.Finding, error) {
-	env, err := scan.NewEnv(w.cfg.ProcRoot)
-	if err != nil {
-		return nil, err
-	}
-	var scanErrs []string
-	sup, supErr := w.supervision(env)
-	if supErr != nil {
-		scanErrs = append(scanErrs, scan.Printable(supErr.Error()))
-	}
-
 	var findings []scan.Finding
-	var skipped []string
+	var skipped, scanErrs []string
 	failed := map[string]bool{}
-	for _, s := range w.cfg.Scanners {
-		name := s.Name()
-		got, err := s.Scan(env)
-		findings = append(findings, got...)
-		if reason, ok := scan.Skipped(err); ok {
-			skipped = append(skipped, name+": "+reason)
-			continue
+	var sup Supervised
+	env, envErr := scan.NewEnv(w.cfg.ProcRoot)
+	if envErr != nil {
+		// Blind this scan: every scanner counts as failed, so what the last
+		// scan saw carries over instead of being forgotten.
+		scanErrs = append(scanErrs, "snapshot: "+scan.Printable(envErr.Error()))
+		for _, s := range w.cfg.Scanners {
+			failed[s.Name()] = true
 		}
-		if err != nil {
-			failed[name] = true
-			msg := name + ": " + scan.Printable(err.Error())
-			scanErrs = append(scanErrs, msg)
-			if w.errs[name] != msg {
-				w.cfg.Log.Printf("scanner %s", msg)
+	} else {
+		var supErr error
+		sup, supErr = w.supervision(env)
+		if supErr != nil {
+			scanErrs = append(scanErrs, scan.Printable(supErr.Error()))
+			if w.cfg.Appliance {
+				failed[scan.Processes{}.Name()] = true // could not judge who init started
 			}
-			w.errs[name] = msg
-		} else {
-			delete(w.errs, name)
 		}
-	}
-	if supErr != nil && w.cfg.Appliance {
-		failed[scan.Processes{}.Name()] = true // could not judge who init started
+		for _, s := range w.cfg.Scanners {
+			name := s.Name()
+			got, err := s.Scan(env)
+			findings = append(findings, got...)
+			if reason, ok := scan.Skipped(err); ok {
+				skipped = append(skipped, name+": "+reason)
+				continue
+			}
+			if err != nil {
+				failed[name] = true
+				msg := name + ": " + scan.Printable(err.Error())
+				scanErrs = append(scanErrs, msg)
+				if w.errs[name] != msg {
+					w.cfg.Log.Printf("scanner %s", msg)
+				}
+				w.errs[name] = msg
+			} else {
+				delete(w.errs, name)
+			}
+		}
 	}
 	sort.SliceStable(findings, func(i, j int) bool { return findings[i].Scanner < findings[j].Scanner })
 	for _, f := range findings {
@@ -178,10 +184,10 @@ func (w *Watchdog) ScanOnce() ([]scan.Finding, error) {
 	w.state.Errors = scanErrs
 	if w.cfg.State != "" {
 		if err := WriteState(w.cfg.State, w.state); err != nil {
-			return confirmed, err
+			return confirmed, errors.Join(envErr, err)
 		}
 	}
-	return confirmed, nil
+	return confirmed, envErr
 }
 
 // supervision fills env with what init says about its children.

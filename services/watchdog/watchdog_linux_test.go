@@ -305,3 +305,23 @@ func TestNewRejects(t *testing.T) {
 		}
 	}
 }
+
+// A scan that cannot read /proc at all still writes the state, saying why.
+func TestBlindScanIsRecorded(t *testing.T) {
+	state := filepath.Join(t.TempDir(), "state.json")
+	w, err := New(Config{ProcRoot: filepath.Join(t.TempDir(), "no-proc"), Interval: time.Second, State: state,
+		Scanners: []scan.Scanner{scan.Tracer{}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.ScanOnce(); err == nil {
+		t.Fatal("scan without /proc succeeded")
+	}
+	s, err := ReadState(state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !s.Running || s.Scans != 1 || len(s.Errors) != 1 || !strings.HasPrefix(s.Errors[0], "snapshot: open procfs") {
+		t.Fatalf("state %+v", s)
+	}
+}
