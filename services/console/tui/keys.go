@@ -72,7 +72,13 @@ func (m *Model) enter() tea.Cmd {
 		return nil
 	}
 	if m.streaming {
-		m.status = "wait for the reply to finish (Ctrl-C stops it)"
+		if m.queued != "" {
+			m.status = "one message is already waiting for this reply to finish"
+			return nil
+		}
+		m.queued = text
+		m.ta.Reset()
+		m.status = "sends when this reply is finished (Ctrl-C stops the reply)"
 		return nil
 	}
 	if m.session == "" {

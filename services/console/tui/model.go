@@ -75,6 +75,7 @@ type Model struct {
 
 	history   []turn
 	streaming bool
+	queued    string // a message typed during a reply, sent after it
 	stream    chan tea.Msg
 	cancel    context.CancelFunc // stops the reply being streamed
 	gen       int                // bumps on every wipe, so late messages of an old stream are dropped
@@ -208,6 +209,7 @@ func (m *Model) dropHistory() {
 		m.history[i] = turn{}
 	}
 	m.history = nil
+	m.queued = ""
 	m.vp.SetContent("")
 	m.vp.GotoTop()
 	m.ta.Reset()

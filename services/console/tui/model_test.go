@@ -251,3 +251,37 @@ func TestStaleChunksDropped(t *testing.T) {
 		t.Fatalf("reply %q", got)
 	}
 }
+
+// A message typed while a reply streams waits for it, then goes out; a
+// failed reply hands it back to the input instead.
+func TestQueuedDuringReply(t *testing.T) {
+	m, _ := newTestModel(t, closedURL(t), nil)
+	d := newDriver(t, m)
+	d.update(health("ready", 1, `""`))
+	d.update(sessionMsg{id: "s1", gen: m.gen})
+	m.history = []turn{{roleYou, "first"}, {roleKwyre, "partial"}}
+	m.streaming = true
+	d.typeText("second")
+	d.key(tea.KeyEnter)
+	if m.queued != "second" || m.ta.Value() != "" {
+		t.Fatalf("queued %q, input %q", m.queued, m.ta.Value())
+	}
+	d.typeText("third")
+	d.key(tea.KeyEnter)
+	if m.queued != "second" || m.ta.Value() != "third" {
+		t.Fatalf("a second queued message: queued %q, input %q", m.queued, m.ta.Value())
+	}
+	m.ta.Reset()
+	d.update(doneMsg{res: client.ChatResult{FinishReason: "stop"}, gen: m.gen})
+	if !m.streaming || m.queued != "" || m.history[2].text != "second" {
+		t.Fatalf("queued message not sent: streaming %v, history %+v", m.streaming, m.history)
+	}
+	// That turn fails (nothing listens); queue another meanwhile: it
+	// comes back to the input.
+	d.typeText("fourth")
+	d.key(tea.KeyEnter)
+	d.until("the failed turn", func() bool { return !m.streaming }, 10*time.Second)
+	if m.ta.Value() != "fourth" || m.queued != "" {
+		t.Fatalf("after a failed turn: input %q, queued %q", m.ta.Value(), m.queued)
+	}
+}

@@ -133,6 +133,15 @@ func (m *Model) onDone(msg doneMsg) tea.Cmd {
 		m.history = m.history[:n-1]
 	}
 	m.render()
+	if q := m.queued; q != "" && err == nil {
+		m.queued = ""
+		return m.send(q)
+	}
+	if m.queued != "" {
+		// The turn failed: give the waiting message back to the input.
+		m.ta.SetValue(m.queued)
+		m.queued = ""
+	}
 	return nil
 }
 
