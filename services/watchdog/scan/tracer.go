@@ -10,9 +10,10 @@ import (
 	"strings"
 )
 
-// Tracer finds a non-zero TracerPid on any thread of a protected process: a
-// debugger or tracer attached through ptrace. Every thread is checked because
-// PTRACE_ATTACH targets one thread, not the whole process.
+// Tracer finds a non-zero TracerPid on any thread of a protected process (the
+// supervised children, init and the watchdog itself): a debugger or tracer
+// attached through ptrace. Every thread is checked because PTRACE_ATTACH
+// targets one thread, not the whole process.
 type Tracer struct{}
 
 func (Tracer) Name() string { return "tracer" }
@@ -22,8 +23,11 @@ func (Tracer) Scan(env *Env) ([]Finding, error) {
 	for pid := range env.Protected {
 		pids = append(pids, pid)
 	}
-	if _, ok := env.Protected[env.Self]; !ok {
-		pids = append(pids, env.Self) // the watchdog protects itself too
+	names := map[int]string{env.Self: "watchdog", 1: "init"}
+	for pid := range names {
+		if _, ok := env.Protected[pid]; !ok && env.Proc(pid) != nil {
+			pids = append(pids, pid)
+		}
 	}
 	sort.Ints(pids)
 	var out []Finding
@@ -49,7 +53,7 @@ func (Tracer) Scan(env *Env) ([]Finding, error) {
 			}
 			name := env.Protected[pid]
 			if name == "" {
-				name = "watchdog"
+				name = names[pid]
 			}
 			out = append(out, finding("tracer", fmt.Sprintf("%d/%s<-%d", pid, t.Name(), tracer),
 				"%s (pid %d, thread %s) is traced by %s", name, pid, t.Name(), env.Describe(tracer)))
