@@ -27,6 +27,7 @@ type Module struct {
 	Name    string   // canonical name: dashes become underscores
 	Path    string   // path relative to the module tree, e.g. kernel/fs/erofs/erofs.ko
 	Depends []string // canonical names of the modules it needs
+	Pre     []string // soft dependencies to load first ("softdep=pre: ..."): names or aliases
 }
 
 // Tree is an indexed module directory (lib/modules/VERSION).
@@ -35,6 +36,7 @@ type Tree struct {
 	byName  map[string]string // canonical name -> relative path
 	builtin map[string]bool
 	deps    map[string][]string // from modules.dep, keyed by relative path; nil if absent
+	aliases map[string]string   // alias -> module name, built on first need
 }
 
 // Canonical returns the module name the kernel uses: dashes become underscores.
@@ -168,7 +170,82 @@ func (t *Tree) Module(name string) (Module, error) {
 			m.Depends = append(m.Depends, Canonical(d))
 		}
 	}
+	m.Pre = softdepPre(info["softdep"])
 	return m, nil
+}
+
+// softdepPre returns the "pre:" names of a softdep value such as
+// "pre: crc32c post: foo".
+func softdepPre(v string) []string {
+	var out []string
+	pre := false
+	for _, f := range strings.Fields(v) {
+		switch f {
+		case "pre:":
+			pre = true
+		case "post:":
+			pre = false
+		default:
+			if pre {
+				out = append(out, f)
+			}
+		}
+	}
+	return out
+}
+
+// lookup resolves a soft dependency: a module name, or else an alias some
+// module declares (libcrc32c asks for "crc32c", which crc32c_generic
+// provides; with no modprobe in the image it must be loaded first). When
+// several modules declare the alias, the first name in sort order wins
+// (crc32c_generic before crc32c_intel). It returns "" if nothing matches.
+func (t *Tree) lookup(name string) (string, error) {
+	if _, ok := t.byName[Canonical(name)]; ok || t.builtin[Canonical(name)] {
+		return Canonical(name), nil
+	}
+	if t.aliases == nil {
+		t.aliases = map[string]string{}
+		names := make([]string, 0, len(t.byName))
+		for n := range t.byName {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		for _, n := range names {
+			data, err := ReadModule(filepath.Join(t.Dir, t.byName[n]))
+			if err != nil {
+				return "", err
+			}
+			for _, a := range modinfoAll(data, "alias") {
+				if _, seen := t.aliases[a]; !seen {
+					t.aliases[a] = n
+				}
+			}
+		}
+	}
+	return t.aliases[name], nil
+}
+
+// modinfoAll returns every value of key in a module's .modinfo section.
+func modinfoAll(module []byte, key string) []string {
+	f, err := elf.NewFile(bytes.NewReader(module))
+	if err != nil {
+		return nil
+	}
+	sec := f.Section(".modinfo")
+	if sec == nil {
+		return nil
+	}
+	data, err := sec.Data()
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, field := range bytes.Split(data, []byte{0}) {
+		if k, v, ok := strings.Cut(string(field), "="); ok && k == key {
+			out = append(out, v)
+		}
+	}
+	return out
 }
 
 // Modinfo reads the key=value pairs of a module's .modinfo section.
@@ -256,6 +333,15 @@ func (t *Tree) Resolve(names []string) ([]Module, error) {
 		}
 		deps := append([]string(nil), m.Depends...)
 		sort.Strings(deps)
+		for _, p := range m.Pre {
+			name, err := t.lookup(p)
+			if err != nil {
+				return err
+			}
+			if name != "" {
+				deps = append([]string{name}, deps...)
+			}
+		}
 		for _, d := range deps {
 			if err := visit(d, append(chain, name)); err != nil {
 				return err

@@ -101,6 +101,44 @@ func TestResolveModinfo(t *testing.T) {
 	}
 }
 
+// TestResolveSoftdep: erofs needs libcrc32c, whose soft dependency
+// "pre: crc32c" is an alias crc32c_generic provides.
+func TestResolveSoftdep(t *testing.T) {
+	dir := "../../build/debian-kernel/modules"
+	if _, err := os.Stat(filepath.Join(dir, "modules.order")); err != nil {
+		t.Skip("no unpacked Debian kernel modules in build/debian-kernel")
+	}
+	tree, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := tree.Resolve([]string{"erofs"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"crc32c_generic", "libcrc32c", "erofs"}
+	if !reflect.DeepEqual(names(got), want) {
+		t.Errorf("Resolve(erofs) = %v, want %v", names(got), want)
+	}
+}
+
+func TestSoftdepPre(t *testing.T) {
+	tests := []struct {
+		in   string
+		want []string
+	}{
+		{"pre: crc32c", []string{"crc32c"}},
+		{"pre: a b post: c", []string{"a", "b"}},
+		{"post: c", nil},
+		{"", nil},
+	}
+	for _, tc := range tests {
+		if got := softdepPre(tc.in); !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("softdepPre(%q) = %v, want %v", tc.in, got, tc.want)
+		}
+	}
+}
+
 func TestParseModinfoRejectsNonELF(t *testing.T) {
 	if _, err := ParseModinfo([]byte("not an elf")); err == nil {
 		t.Fatal("ParseModinfo accepted garbage")
