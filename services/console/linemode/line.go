@@ -24,8 +24,10 @@ const (
 	Wiped       = "kwyre: wiped"
 )
 
-// clearScreen erases the scrollback (ESC[3J), homes the cursor and clears the screen.
-const clearScreen = "\x1b[3J\x1b[H\x1b[2J"
+// clearScreen homes the cursor, clears the screen, then erases the
+// scrollback (ESC[3J) last: some terminals (tmux, xterm) push a cleared
+// screen into the scrollback.
+const clearScreen = "\x1b[H\x1b[2J\x1b[3J"
 
 const help = `kwyre: commands:
   /new    start a new session (the old one is wiped on the service)
@@ -277,9 +279,11 @@ wait:
 				continue
 			}
 			if i := bytes.IndexByte(k, 0x03); i >= 0 {
+				// Ctrl-C stops the reply and drops what was typed ahead.
 				stopped = true
 				cancel()
-				r.pending = append(r.pending, k[i+1:]...)
+				clear(r.pending)
+				r.pending = append(r.pending[:0], k[i+1:]...)
 			} else {
 				r.pending = append(r.pending, k...)
 			}

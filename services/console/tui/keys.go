@@ -8,7 +8,11 @@ import (
 
 // clearScrollback erases the terminal's scrollback (ESC[3J) and screen; the
 // renderer then repaints. Bubbletea's own clear leaves the scrollback.
-const clearScrollback = "\x1b[3J\x1b[H\x1b[2J"
+// ESC[3J comes last: some terminals push a cleared screen into the scrollback.
+const clearScrollback = "\x1b[H\x1b[2J\x1b[3J"
+
+// ClearScrollback is what a wipe writes to the terminal.
+const ClearScrollback = clearScrollback
 
 type screenClearedMsg struct{}
 

@@ -130,7 +130,7 @@ func runTUI(ctx context.Context, c *client.Client, keyFile string, in io.Reader,
 		cancel()
 	}
 	m.Wipe()
-	io.WriteString(out, "\x1b[3J\x1b[H\x1b[2J")
+	io.WriteString(out, tui.ClearScrollback)
 	if err != nil && !(errors.Is(err, tea.ErrProgramKilled) && ctx.Err() != nil) {
 		return fmt.Errorf("terminal ui: %w", err)
 	}
