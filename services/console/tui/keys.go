@@ -16,7 +16,7 @@ const ClearScrollback = clearScrollback
 
 type screenClearedMsg struct{}
 
-const statusOpening = "opening a session…"
+const statusOpening = "opening a session..."
 
 const helpText = "Enter sends · Ctrl-N new session · Ctrl-W wipe now · Ctrl-C stop reply · PgUp/PgDn scroll · /help"
 

@@ -17,6 +17,8 @@ type styles struct {
 }
 
 // The Linux console has 8 colours (16 with bold): stick to the basic ones.
+// Its font has the CP437 glyphs (box drawing, blocks, middle dot) but no
+// ellipsis, so the screen uses "..." and "~".
 func newStyles(r *lipgloss.Renderer) styles {
 	return styles{
 		r:       r,
@@ -57,7 +59,7 @@ func (m *Model) View() string {
 func (m *Model) statusLine() string {
 	s := m.status
 	if s == "" && m.streaming {
-		s = "kwyre is answering… (Ctrl-C stops)"
+		s = "kwyre is answering... (Ctrl-C stops)"
 	}
 	if s == "" {
 		return m.styles.hint.Render(truncate(helpText, m.width))
@@ -100,7 +102,7 @@ func (m *Model) statusBar() string {
 		parts = append(parts, st.bar.Render(" no session "))
 	}
 	line := strings.Join(parts, st.bar.Render("│"))
-	line = ansi.Truncate(line, max(m.width, 1), "…")
+	line = ansi.Truncate(line, max(m.width, 1), "~")
 	if w := lipgloss.Width(line); w < m.width {
 		line += st.bar.Render(strings.Repeat(" ", m.width-w))
 	}
@@ -114,7 +116,7 @@ func (m *Model) loadingView() string {
 	b.WriteString(" · private LLM appliance\n\n")
 	switch m.phase {
 	case phaseConnecting:
-		b.WriteString("Starting the inference service…\n")
+		b.WriteString("Starting the inference service...\n")
 		if m.status != "" {
 			b.WriteString(st.status.Render(m.status) + "\n")
 		}
@@ -156,5 +158,5 @@ func truncate(s string, w int) string {
 	for len(r) > 0 && lipgloss.Width(string(r)) > w-1 {
 		r = r[:len(r)-1]
 	}
-	return string(r) + "…"
+	return string(r) + "~"
 }
