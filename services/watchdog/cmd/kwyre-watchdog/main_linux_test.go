@@ -86,20 +86,7 @@ func TestUnprivilegedWithAppliancesCaps(t *testing.T) {
 	defer func() { ns.Process.Kill(); ns.Wait() }()
 	peer := vethUpIn(t, ns.Process.Pid)
 
-	// The test binary's directory is private to root; run a copy from one
-	// uid 802 can reach.
-	dir, err := os.MkdirTemp("", "kwyre-wd-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.RemoveAll(dir)
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	bin := dir + "/kwyre-watchdog.test"
-	if b, err := os.ReadFile(os.Args[0]); err != nil || os.WriteFile(bin, b, 0o755) != nil {
-		t.Fatalf("copy test binary: %v", err)
-	}
+	bin := unprivilegedCopy(t)
 	cmd := watchdogCmd(t, "-once", "-no-gpu", "-state", "", "-supervised", "")
 	cmd.Path = bin
 	cmd.SysProcAttr.Credential = &syscall.Credential{Uid: 802, Gid: 802}
@@ -130,6 +117,29 @@ func TestUnprivilegedWithAppliancesCaps(t *testing.T) {
 	if len(st.Errors) != 0 {
 		t.Errorf("scanners failed without root: %v", st.Errors)
 	}
+}
+
+// unprivilegedCopy copies the test binary where uid 802 can run it (go test's
+// own folder is private to root).
+func unprivilegedCopy(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "kwyre-wd-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	bin := dir + "/kwyre-watchdog.test"
+	b, err := os.ReadFile(os.Args[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bin, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return bin
 }
 
 func vethUpIn(t *testing.T, pid int) string {
