@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -22,8 +23,10 @@ const maxAnswer = 1 << 20
 // Client is a connection to one inference service.
 type Client struct {
 	base string // scheme://host:port, no trailing slash
-	key  []byte
 	hc   *http.Client
+
+	mu  sync.RWMutex // SetKey may run while a request is built elsewhere
+	key []byte
 }
 
 // New checks that rawURL names a loopback address over plain HTTP and returns
@@ -66,13 +69,17 @@ func New(rawURL string, key []byte) (*Client, error) {
 
 // SetKey replaces the API key (init may rewrite the key file on restart).
 func (c *Client) SetKey(key []byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	clear(c.key)
 	c.key = bytes.Clone(key)
 }
 
 // Close wipes the key and drops idle connections.
 func (c *Client) Close() {
+	c.mu.Lock()
 	clear(c.key)
+	c.mu.Unlock()
 	c.hc.CloseIdleConnections()
 }
 
@@ -121,7 +128,9 @@ func (c *Client) newRequest(ctx context.Context, method, path string, body []byt
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
+	c.mu.RLock()
 	req.Header.Set("Authorization", "Bearer "+string(c.key))
+	c.mu.RUnlock()
 	return req, nil
 }
 

@@ -354,3 +354,27 @@ func TestHealthAndAuditLabels(t *testing.T) {
 		}
 	}
 }
+
+// SetKey while requests run (a 401 makes the consoles re-read the key file).
+func TestSetKeyConcurrent(t *testing.T) {
+	c := serve(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer new" {
+			w.WriteHeader(401)
+			return
+		}
+		io.WriteString(w, `{"status":"ready"}`)
+	})
+	c.SetKey([]byte("old"))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; i < 50; i++ {
+			c.Audit(context.Background())
+		}
+	}()
+	c.SetKey([]byte("new"))
+	<-done
+	if _, err := c.Audit(context.Background()); err != nil {
+		t.Fatalf("after SetKey: %v", err)
+	}
+}
