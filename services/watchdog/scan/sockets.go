@@ -78,6 +78,8 @@ func (s Sockets) scanNS(env *Env, ns NetNS) ([]Finding, error) {
 		}
 		return nil, fmt.Errorf("open %s: %w", ns.Dir, err)
 	}
+	// One unreadable table must not hide the others: errors are collected.
+	var errs []error
 	var socks []socket
 	readers := []struct {
 		proto string
@@ -91,10 +93,10 @@ func (s Sockets) scanNS(env *Env, ns NetNS) ([]Finding, error) {
 	for _, r := range readers {
 		got, err := r.read()
 		if err != nil {
-			if gone(err) {
-				continue // no IPv6 in this kernel, or the task exited
+			if !gone(err) { // gone: no IPv6 in this kernel, or the task exited
+				errs = append(errs, fmt.Errorf("read %s/net/%s: %w", ns.Dir, r.proto, err))
 			}
-			return nil, fmt.Errorf("read %s/net/%s: %w", ns.Dir, r.proto, err)
+			continue
 		}
 		socks = append(socks, got...)
 	}
@@ -108,15 +110,13 @@ func (s Sockets) scanNS(env *Env, ns NetNS) ([]Finding, error) {
 
 	for _, proto := range []string{"raw", "raw6"} {
 		lines, err := procNetLines(filepath.Join(ns.Dir, "net", proto))
-		if err != nil {
-			if gone(err) {
-				continue
-			}
-			return out, err
+		if err != nil && !gone(err) {
+			errs = append(errs, err)
 		}
 		for _, l := range lines {
 			if len(l) < 10 {
-				return out, fmt.Errorf("parse %s/net/%s: short line %q", ns.Dir, proto, strings.Join(l, " "))
+				errs = append(errs, fmt.Errorf("parse %s/net/%s: short line %q", ns.Dir, proto, strings.Join(l, " ")))
+				continue
 			}
 			ino, _ := strconv.ParseUint(l[9], 10, 64)
 			_, protoHex, _ := strings.Cut(l[1], ":")
@@ -129,19 +129,20 @@ func (s Sockets) scanNS(env *Env, ns NetNS) ([]Finding, error) {
 
 	lines, err := procNetLines(filepath.Join(ns.Dir, "net", "packet"))
 	if err != nil && !gone(err) {
-		return out, err
+		errs = append(errs, err)
 	}
 	for _, l := range lines {
 		// sk RefCnt Type Proto Iface R Rmem User Inode
 		if len(l) < 9 {
-			return out, fmt.Errorf("parse %s/net/packet: short line %q", ns.Dir, strings.Join(l, " "))
+			errs = append(errs, fmt.Errorf("parse %s/net/packet: short line %q", ns.Dir, strings.Join(l, " ")))
+			continue
 		}
 		ino, _ := strconv.ParseUint(l[8], 10, 64)
 		out = append(out, finding("sockets", fmt.Sprintf("%d packet %d", ns.Inode, ino),
 			"packet socket (ethertype 0x%s, ifindex %s) in netns %d held by %s",
 			l[3], l[4], ns.Inode, env.Describe(env.SocketOwner(ino))))
 	}
-	return out, nil
+	return out, errors.Join(errs...)
 }
 
 // judge says whether one TCP/UDP socket is a finding.
