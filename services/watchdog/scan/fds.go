@@ -2,6 +2,7 @@ package scan
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 )
 
@@ -16,13 +17,19 @@ func (FDs) Name() string { return "fds" }
 
 func (FDs) Scan(env *Env) ([]Finding, error) {
 	var out []Finding
+	var blind []string
 	for _, p := range env.Procs {
 		if p.Kernel {
 			continue
 		}
 		targets, err := p.FDTargets()
 		if err != nil {
-			continue // exited, or a zombie without an fd table
+			if !gone(err) {
+				// Without CAP_SYS_PTRACE another uid's fds are hidden:
+				// say so rather than report a clean process.
+				blind = append(blind, strconv.Itoa(p.PID))
+			}
+			continue
 		}
 		seen := map[string]bool{}
 		for _, t := range targets {
@@ -38,7 +45,18 @@ func (FDs) Scan(env *Env) ([]Finding, error) {
 				"pid %d (%s) holds a %s file descriptor (%s)", p.PID, p.Name(), kind, t))
 		}
 	}
+	if len(blind) > 0 {
+		return out, fmt.Errorf("cannot read the fds of %d processes (pids %s)", len(blind), shortList(blind, 10))
+	}
 	return out, nil
+}
+
+// shortList joins at most n items, saying how many more there were.
+func shortList(items []string, n int) string {
+	if len(items) <= n {
+		return strings.Join(items, ", ")
+	}
+	return fmt.Sprintf("%s and %d more", strings.Join(items[:n], ", "), len(items)-n)
 }
 
 // FDKind classifies an fd's link target: "perf", "bpf", "memory", "nvidia",

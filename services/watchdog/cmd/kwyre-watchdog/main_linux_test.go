@@ -278,3 +278,25 @@ func TestBadFlags(t *testing.T) {
 		t.Errorf("bad KWYRE_REPORT_FD: %v %q", err, out)
 	}
 }
+
+// Without the appliance's capabilities the watchdog cannot see other uids'
+// descriptors, and says so instead of reporting them clean.
+func TestWithoutCapsSaysItIsBlind(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to switch uid")
+	}
+	cmd := watchdogCmd(t, "-once", "-scanners", "fds", "-state", "", "-supervised", "")
+	cmd.Path = unprivilegedCopy(t)
+	cmd.SysProcAttr.Credential = &syscall.Credential{Uid: 802, Gid: 802}
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st watchdog.State
+	if err := json.Unmarshal(out, &st); err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Errors) != 1 || !strings.Contains(st.Errors[0], "fds: cannot read the fds of") {
+		t.Fatalf("errors %q", st.Errors)
+	}
+}
