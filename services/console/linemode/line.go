@@ -22,6 +22,7 @@ const (
 	Ready       = "kwyre: ready"
 	NewSession  = "kwyre: new session"
 	Wiped       = "kwyre: wiped"
+	IdleWiped   = "kwyre: idle: the session was wiped"
 )
 
 // clearScreen homes the cursor, clears the screen, then erases the
@@ -42,6 +43,9 @@ type Options struct {
 	KeyFile string        // re-read when the service rejects the key; "" = never
 	Echo    bool          // echo typed keys (the terminal is in raw mode)
 	Poll    time.Duration // health poll interval while waiting; 0 = 500ms
+	// IdleWipe ends the session and clears the screen after this long
+	// without a key or a reply, as the service wipes idle sessions; 0 = never.
+	IdleWipe time.Duration
 }
 
 type runner struct {
@@ -53,6 +57,7 @@ type runner struct {
 	echo    []byte // reused echo buffer
 	session string
 	ready   bool // "kwyre: ready" was printed
+	dirty   bool // a conversation is on the screen
 	filter  termtext.Filter
 	safe    []byte // reused buffer for filtered reply text
 }
@@ -193,11 +198,26 @@ func (r *runner) readLine(ctx context.Context) (bool, error) {
 			}
 			return false, io.EOF
 		}
+		// The idle clock restarts with every key.
+		var idle <-chan time.Time
+		var timer *time.Timer
+		if r.IdleWipe > 0 && r.dirty {
+			timer = time.NewTimer(r.IdleWipe)
+			idle = timer.C
+		}
 		select {
 		case <-ctx.Done():
 			return false, ctx.Err()
 		case k, ok := <-r.keys:
 			r.takeKeys(k, ok)
+		case <-idle:
+			r.endSession()
+			r.ed.reset()
+			r.dirty = false
+			r.printf("%s%s\n%s", clearScreen, IdleWiped, PromptYou)
+		}
+		if timer != nil {
+			timer.Stop()
 		}
 	}
 }
@@ -217,6 +237,7 @@ func (r *runner) handle(ctx context.Context, line []byte) {
 		}
 	case string(cmd) == "/wipe":
 		r.endSession()
+		r.dirty = false
 		r.printf("%s%s\n", clearScreen, Wiped)
 		r.ensureSession(ctx)
 	case cmd[0] == '/' && bytes.IndexByte(cmd, ' ') < 0:
@@ -259,6 +280,7 @@ func (r *runner) chat(ctx context.Context, line []byte) {
 		return
 	}
 	r.printf("%s", PromptKwyre)
+	r.dirty = true
 	cctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	done := make(chan error, 1)

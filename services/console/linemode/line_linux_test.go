@@ -202,3 +202,46 @@ func TestLineModePipe(t *testing.T) {
 		t.Fatalf("output\n%q\nwant\n%q", got[i:], want)
 	}
 }
+
+// Untouched for the idle period, the chat ends its session and clears the
+// screen, as the service wipes idle sessions.
+func TestLineModeIdleWipe(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the inference service")
+	}
+	svc := servicetest.Start(t, servicetest.Options{})
+	key, err := client.ReadKeyFile(svc.KeyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := client.New(svc.URL, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := servicetest.OpenPTY(t)
+	tty, err := os.OpenFile(p.Path, os.O_RDWR|syscall.O_NOCTTY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tty.Close()
+	if _, err := SetRaw(int(tty.Fd())); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go Run(ctx, tty, tty, Options{Client: c, Echo: true, Poll: 100 * time.Millisecond, IdleWipe: 3 * time.Second})
+	p.Expect(t, Ready+"\r\n"+PromptYou, step)
+	if got := turn(t, p, "Remember this", "\r"); got != testmodel.DemoReply {
+		t.Fatalf("reply %q", got)
+	}
+	p.Send(t, "half a line")
+	p.Expect(t, clearScreen+IdleWiped+"\r\n"+PromptYou, step)
+	a, err := c.Audit(context.Background())
+	if err != nil || a.ActiveSessions != 0 {
+		t.Fatalf("active sessions %d (%v) after the idle wipe, want 0", a.ActiveSessions, err)
+	}
+	// The dropped half line does not come back; the next turn opens a session.
+	if got := turn(t, p, "Hello", "\r"); got != testmodel.DemoReply {
+		t.Fatalf("reply after the idle wipe %q", got)
+	}
+}

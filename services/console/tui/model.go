@@ -5,6 +5,7 @@ package tui
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"strings"
 	"time"
@@ -54,6 +55,9 @@ type Options struct {
 	Out     io.Writer        // the terminal, for clearing its scrollback on a wipe
 	Now     func() time.Time // nil = time.Now
 	Context context.Context  // ends in-flight requests when the program stops
+	// IdleWipe wipes the conversation after this long without a key or a
+	// reply, as the service wipes idle sessions; 0 = never.
+	IdleWipe time.Duration
 }
 
 // Model is the bubbletea model of the kiosk chat.
@@ -76,6 +80,7 @@ type Model struct {
 	history   []turn
 	streaming bool
 	queued    string // a message typed during a reply, sent after it
+	lastUse   time.Time
 	stream    chan tea.Msg
 	cancel    context.CancelFunc // stops the reply being streamed
 	gen       int                // bumps on every wipe, so late messages of an old stream are dropped
@@ -147,6 +152,9 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		m.render()
 		return m, nil
 	case tickMsg:
+		if m.idle() {
+			return m, tea.Batch(tick(), m.newSession(fmt.Sprintf("idle for %s: the conversation was wiped", m.opt.IdleWipe)))
+		}
 		return m, tick() // redraws the session age
 	case healthMsg:
 		return m, m.onHealth(msg)
@@ -161,11 +169,18 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case screenClearedMsg:
 		return m, tea.ClearScreen
 	case tea.KeyMsg:
+		m.lastUse = m.opt.Now()
 		return m, m.onKey(msg)
 	}
 	var cmd tea.Cmd
 	m.ta, cmd = m.ta.Update(msg)
 	return m, cmd
+}
+
+// idle reports a conversation on screen untouched for the idle period.
+func (m *Model) idle() bool {
+	return m.opt.IdleWipe > 0 && len(m.history) > 0 && !m.streaming &&
+		m.opt.Now().Sub(m.lastUse) >= m.opt.IdleWipe
 }
 
 // layout sizes the conversation view and the input to the screen.

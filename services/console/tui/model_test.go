@@ -285,3 +285,38 @@ func TestQueuedDuringReply(t *testing.T) {
 		t.Fatalf("after a failed turn: input %q, queued %q", m.ta.Value(), m.queued)
 	}
 }
+
+func TestIdleAndAlarmWipes(t *testing.T) {
+	now := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
+	clock := func() time.Time { return now }
+	c, err := client.New(closedURL(t), []byte("k"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := &syncBuffer{}
+	m := New(Options{Client: c, Out: out, Now: clock, IdleWipe: time.Hour})
+	m.Update(tea.WindowSizeMsg{Width: 120, Height: 30})
+	m.Update(health("ready", 1, `""`))
+	m.Update(sessionMsg{id: "s1", gen: m.gen})
+
+	m.Update(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("x")})
+	m.history = []turn{{roleYou, "private"}, {roleKwyre, "answer"}}
+	now = now.Add(59 * time.Minute)
+	m.Update(tickMsg(now))
+	if len(m.history) != 2 {
+		t.Fatal("wiped before the idle period")
+	}
+	now = now.Add(time.Minute)
+	m.Update(tickMsg(now))
+	if len(m.history) != 0 || !strings.Contains(m.status, "idle for 1h0m0s") || m.session != "" {
+		t.Fatalf("after an idle hour: %d turns, status %q, session %q", len(m.history), m.status, m.session)
+	}
+
+	m.history = []turn{{roleYou, "private"}}
+	var a client.Audit
+	json.Unmarshal([]byte(`{"security_controls":{"intrusion_watchdog":{"running":true,"triggered":true}}}`), &a)
+	m.Update(auditMsg{a: a})
+	if len(m.history) != 0 || !strings.Contains(m.status, "watchdog raised an alarm") {
+		t.Fatalf("after an alarm: %d turns, status %q", len(m.history), m.status)
+	}
+}

@@ -103,6 +103,11 @@ func (m *Model) onAudit(msg auditMsg) tea.Cmd {
 	if msg.err == nil {
 		a := msg.a
 		m.audit = &a
+		if a.SecurityControls.IntrusionWatchdog.Triggered && (len(m.history) > 0 || m.streaming) {
+			// The watchdog saw an intrusion: the service wipes every
+			// session, and the screen goes with them.
+			return tea.Batch(m.newSession("the watchdog raised an alarm: the conversation was wiped"), m.fetchAudit(statePoll))
+		}
 	} else if client.IsUnauthorized(msg.err) {
 		m.reloadKey()
 	}

@@ -86,6 +86,7 @@ func (m *Model) onChunk(msg chunkMsg) tea.Cmd {
 	if msg.gen != m.gen || !m.streaming {
 		return nil
 	}
+	m.lastUse = m.opt.Now()
 	last := &m.history[len(m.history)-1]
 	last.text += msg.text
 	m.render()
@@ -103,6 +104,7 @@ func (m *Model) onDone(msg doneMsg) tea.Cmd {
 	m.streaming = false
 	m.cancel = nil
 	m.stream = nil
+	m.lastUse = m.opt.Now()
 	err := msg.err
 	switch {
 	case err == nil:

@@ -27,18 +27,23 @@ func main() {
 	tty := flag.String("tty", "", "terminal device to run on, e.g. /dev/tty1 or /dev/ttyS0 (default: stdin and stdout)")
 	url := flag.String("url", "http://127.0.0.1:8000", "inference service (loopback only)")
 	keyFile := flag.String("api-key-file", "", "file holding the inference service's API key")
+	idle := flag.Duration("idle-wipe", time.Hour, "wipe the conversation (screen and session) after this long untouched; 0 = never")
 	flag.Parse()
 	if flag.NArg() > 0 {
 		fmt.Fprintf(os.Stderr, "kwyre-console: unexpected arguments %q\n", flag.Args())
 		os.Exit(2)
 	}
-	if err := run(*mode, *tty, *url, *keyFile); err != nil {
+	if *idle < 0 {
+		fmt.Fprintf(os.Stderr, "kwyre-console: -idle-wipe %s: must not be negative\n", *idle)
+		os.Exit(2)
+	}
+	if err := run(*mode, *tty, *url, *keyFile, *idle); err != nil {
 		fmt.Fprintf(os.Stderr, "kwyre-console: %v\n", err)
 		os.Exit(1)
 	}
 }
 
-func run(mode, ttyPath, url, keyFile string) error {
+func run(mode, ttyPath, url, keyFile string, idle time.Duration) error {
 	if mode != "tui" && mode != "line" {
 		return fmt.Errorf("-mode %q: want tui or line", mode)
 	}
@@ -74,9 +79,9 @@ func run(mode, ttyPath, url, keyFile string) error {
 	clear(key)
 
 	if mode == "line" {
-		return runLine(ctx, c, keyFile, in, out, term)
+		return runLine(ctx, c, keyFile, idle, in, out, term)
 	}
-	return runTUI(ctx, c, keyFile, in, out)
+	return runTUI(ctx, c, keyFile, idle, in, out)
 }
 
 // waitKey reads the key file, waiting for it while init is still writing
@@ -103,21 +108,21 @@ func waitKey(ctx context.Context, path string, out io.Writer) ([]byte, error) {
 	}
 }
 
-func runLine(ctx context.Context, c *client.Client, keyFile string, in io.Reader, out io.Writer, term *os.File) error {
+func runLine(ctx context.Context, c *client.Client, keyFile string, idle time.Duration, in io.Reader, out io.Writer, term *os.File) error {
 	echo := false
 	if restore, err := linemode.SetRaw(int(term.Fd())); err == nil {
 		echo = true
 		defer restore()
 	}
-	return linemode.Run(ctx, in, out, linemode.Options{Client: c, KeyFile: keyFile, Echo: echo})
+	return linemode.Run(ctx, in, out, linemode.Options{Client: c, KeyFile: keyFile, Echo: echo, IdleWipe: idle})
 }
 
-func runTUI(ctx context.Context, c *client.Client, keyFile string, in io.Reader, out io.Writer) error {
+func runTUI(ctx context.Context, c *client.Client, keyFile string, idle time.Duration, in io.Reader, out io.Writer) error {
 	if os.Getenv("TERM") == "" {
 		// The VGA console; init starts us without an environment.
 		os.Setenv("TERM", "linux")
 	}
-	m := tui.New(tui.Options{Client: c, KeyFile: keyFile, Out: out, Context: ctx})
+	m := tui.New(tui.Options{Client: c, KeyFile: keyFile, Out: out, Context: ctx, IdleWipe: idle})
 	p := tea.NewProgram(m,
 		tea.WithInput(in), tea.WithOutput(out), tea.WithContext(ctx),
 		tea.WithAltScreen(), tea.WithoutSignalHandler())
