@@ -45,7 +45,7 @@ build:
 	@mkdir -p $(BIN)
 	@for p in $(PROGRAMS); do \
 	  name=$${p%%=*}; rest=$${p#*=}; pkg=$${rest%%:*}; cgo=$${rest##*:}; \
-	  echo "go build $$name"; CGO_ENABLED=$$cgo $(GO) build -o $(BIN)/$$name $$pkg; \
+	  echo "go build $$name"; CGO_ENABLED=$$cgo $(GO) build -ldflags="-s -w" -o $(BIN)/$$name $$pkg; \
 	done
 
 check:

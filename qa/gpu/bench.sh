@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# The whole GPU measurement, on a machine with an NVIDIA GPU and the CUDA toolkit:
+# build the CUDA backend, generate 8B- and 1B-shaped models, run the engine-alone and the
+# HTTP benchmarks, print one table. Input: the folder qa/gpu/stage.sh made.
+#   qa/gpu/bench.sh [STAGE] [RESULTS]
+set -euo pipefail
+stage=$(cd "${1:-build/gpu-stage}" && pwd)
+results=${2:-${OUT:-/tmp/kwyre-gpu-results}}
+work=${KWYRE_GPU_WORK:-$PWD/build/gpu-work}
+models=${MODELS:-8b-q4_0 8b-q4_k_m 1b-q4_k_m}
+mkdir -p "$work/bin" "$work/models" "$results"
+for b in "$stage"/bin/*; do
+  case $b in
+    *.gz) gunzip -c "$b" >"$work/bin/$(basename "$b" .gz)" ;;
+    *) cp "$b" "$work/bin/" ;;
+  esac
+done
+chmod +x "$work"/bin/*
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$results/gpu.txt"
+
+if [ ! -f "$work/lib/ollama/libggml-cuda.so" ]; then
+  CUDA_ARCHS=${CUDA_ARCHS:-90} CUDA_WORK="$work/cuda" "$stage/build-cuda.sh" "$stage/src" "$work" 2>&1 | tail -3
+fi
+
+key="$work/api-key"
+head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$key"
+chmod 600 "$key"
+
+for m in $models; do
+  case $m in
+    8b-*) preset=llama3-8b ;;
+    1b-*) preset=llama3.2-1b ;;
+  esac
+  typ=${m#*-}
+  gguf="$work/models/$m.gguf"
+  if [ ! -f "$gguf" ]; then
+    s=$SECONDS
+    "$work/bin/kwyre-testmodel" -preset "$preset" -type "$typ" -seed 1 -o "$gguf"
+    echo "$m: generated $(du -h "$gguf" | cut -f1) in $((SECONDS - s)) s"
+  fi
+  out="$results/$m.jsonl"
+  "$work/bin/enginebench" -model "$gguf" -backend-dir "$work/lib/ollama" 2>"$results/$m.engine.log" | tee "$out"
+  "$work/bin/kwyre-inference" -model "$gguf" -backend-dir "$work/lib/ollama" -gpu-layers auto \
+     -slots 16 -ctx 4096 -listen 127.0.0.1:8000 -api-key-file "$key" >"$results/$m.service.log" 2>&1 &
+  pid=$!
+  for _ in $(seq 1 600); do
+    curl -fsS http://127.0.0.1:8000/health 2>/dev/null | grep -q '"ready"' && break
+    kill -0 $pid 2>/dev/null || { echo "$m: service died"; tail -20 "$results/$m.service.log"; break; }
+    sleep 0.2
+  done
+  "$work/bin/gpubench" -api-key-file "$key" | tee -a "$out" || true
+  kill -TERM $pid; wait $pid || true
+  grep -iE 'backend|offload|layers|gpu' "$results/$m.service.log" | head -5
+done
+
+echo
+echo "GPU: $(cat "$results/gpu.txt"), $(date -u +%F)"
+"$work/bin/gpubench" -table $(for m in $models; do echo "$results/$m.jsonl"; done) | tee "$results/table.md"

@@ -1,0 +1,272 @@
+// Command gpubench measures the inference service through its HTTP streaming API, as a
+// client would see it: prompt processing, time to first token, decode speed, a follow-up
+// turn that reuses the session's KV cache, and aggregate speed with concurrent sessions.
+// It prints one JSON object per measurement; qa/gpu/bench.sh turns them into a table.
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+type client struct {
+	url, key string
+	http     *http.Client
+}
+
+type usage struct {
+	PromptTokens     int `json:"prompt_tokens"`
+	CompletionTokens int `json:"completion_tokens"`
+	Details          struct {
+		CachedTokens int `json:"cached_tokens"`
+	} `json:"prompt_tokens_details"`
+}
+
+// turn is one streamed chat turn as the client saw it.
+type turn struct {
+	Start, First, Last time.Time
+	Chunks             int
+	Usage              usage
+}
+
+func (c *client) post(path string, body any) (*http.Response, error) {
+	b, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	req, err := http.NewRequest("POST", c.url+path, bytes.NewReader(b))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+c.key)
+	req.Header.Set("Content-Type", "application/json")
+	return c.http.Do(req)
+}
+
+func (c *client) session() (string, error) {
+	resp, err := c.post("/v1/session", map[string]any{})
+	if err != nil {
+		return "", fmt.Errorf("create session: %w", err)
+	}
+	defer resp.Body.Close()
+	var out struct {
+		SessionID string `json:"session_id"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || out.SessionID == "" {
+		return "", fmt.Errorf("create session: status %s: %v", resp.Status, err)
+	}
+	return out.SessionID, nil
+}
+
+func (c *client) end(id string) {
+	if resp, err := c.post("/v1/session/end", map[string]any{"session_id": id}); err == nil {
+		resp.Body.Close()
+	}
+}
+
+// chat streams one turn and records when each content chunk arrived.
+func (c *client) chat(session, text string, maxTokens int) (turn, error) {
+	body := map[string]any{
+		"messages":       []map[string]string{{"role": "user", "content": text}},
+		"max_tokens":     maxTokens,
+		"temperature":    0,
+		"stream":         true,
+		"stream_options": map[string]any{"include_usage": true},
+	}
+	if session != "" {
+		body["session_id"] = session
+	}
+	t := turn{Start: time.Now()}
+	resp, err := c.post("/v1/chat/completions", body)
+	if err != nil {
+		return t, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		return t, fmt.Errorf("chat: %s: %s", resp.Status, msg)
+	}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := sc.Bytes()
+		if !bytes.HasPrefix(line, []byte("data: ")) {
+			continue
+		}
+		data := line[len("data: "):]
+		if string(data) == "[DONE]" {
+			break
+		}
+		var ev struct {
+			Choices []struct {
+				Delta struct {
+					Content string `json:"content"`
+				} `json:"delta"`
+			} `json:"choices"`
+			Usage *usage `json:"usage"`
+		}
+		if err := json.Unmarshal(data, &ev); err != nil {
+			return t, fmt.Errorf("bad SSE event: %w", err)
+		}
+		if ev.Usage != nil {
+			t.Usage = *ev.Usage
+		}
+		if len(ev.Choices) > 0 && ev.Choices[0].Delta.Content != "" {
+			now := time.Now()
+			if t.Chunks == 0 {
+				t.First = now
+			}
+			t.Last = now
+			t.Chunks++
+		}
+	}
+	return t, sc.Err()
+}
+
+// words makes a prompt of about n tokens from a fixed word list (random weights do not care
+// what the words say; a seeded generator keeps runs comparable).
+func words(n int, seed uint64) string {
+	list := strings.Fields("the quick brown fox jumps over a lazy dog while seven wizards " +
+		"quietly judge boxing matches in distant harbor towns under amber lanterns")
+	r := rand.New(rand.NewPCG(seed, 1))
+	var b strings.Builder
+	for i := 0; i < n; i++ {
+		b.WriteString(list[r.IntN(len(list))])
+		b.WriteByte(' ')
+	}
+	return b.String()
+}
+
+func emit(name string, kv ...any) {
+	m := map[string]any{"name": name}
+	for i := 0; i+1 < len(kv); i += 2 {
+		m[kv[i].(string)] = kv[i+1]
+	}
+	b, _ := json.Marshal(m)
+	fmt.Println(string(b))
+}
+
+func decodeRate(t turn) float64 {
+	n := t.Usage.CompletionTokens
+	if n < 2 || !t.Last.After(t.First) {
+		return 0
+	}
+	// The first token is counted in TTFT; the rest arrive at the decode rate.
+	return float64(n-1) / t.Last.Sub(t.First).Seconds()
+}
+
+func main() {
+	url := flag.String("url", "http://127.0.0.1:8000", "service URL")
+	keyFile := flag.String("api-key-file", "", "file holding the API key")
+	gen := flag.Int("gen", 128, "tokens to generate per turn")
+	long := flag.Int("long-prompt", 2000, "tokens in the long prompt")
+	conc := flag.String("concurrency", "4,16", "concurrent sessions to measure")
+	table := flag.Bool("table", false, "print the table for the NAME.jsonl files given as arguments and exit")
+	flag.Parse()
+	if *table {
+		if err := printTable(os.Stdout, flag.Args()); err != nil {
+			fmt.Fprintln(os.Stderr, "gpubench:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	key, err := os.ReadFile(*keyFile)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "gpubench:", err)
+		os.Exit(2)
+	}
+	c := &client{url: *url, key: strings.TrimSpace(string(key)), http: &http.Client{Timeout: 10 * time.Minute}}
+	fail := func(what string, err error) {
+		fmt.Fprintf(os.Stderr, "gpubench: %s: %v\n", what, err)
+		os.Exit(1)
+	}
+
+	// Warm-up: the first request pays for CUDA graph capture and allocations. It also
+	// measures how many tokens a word takes in this model's vocabulary, so prompts can be
+	// sized in tokens.
+	w0, err := c.chat("", words(200, 99), 16)
+	if err != nil {
+		fail("warm-up", err)
+	}
+	perWord := float64(w0.Usage.PromptTokens) / 200
+	if perWord <= 0 {
+		perWord = 1
+	}
+	ofTokens := func(n int) int { return int(float64(n) / perWord) }
+
+	// pp512 and tg128 analogues, stateless.
+	t, err := c.chat("", words(ofTokens(512), 1), *gen)
+	if err != nil {
+		fail("pp512", err)
+	}
+	emit("prompt_512", "prompt_tokens", t.Usage.PromptTokens, "ttft_ms", ms(t.First.Sub(t.Start)),
+		"prompt_tokens_per_s", float64(t.Usage.PromptTokens)/t.First.Sub(t.Start).Seconds())
+	emit("decode", "completion_tokens", t.Usage.CompletionTokens, "tokens_per_s", decodeRate(t))
+
+	// Long prompt, then a follow-up in the same session that reuses its KV cache.
+	sid, err := c.session()
+	if err != nil {
+		fail("session", err)
+	}
+	t, err = c.chat(sid, words(ofTokens(*long), 2), *gen)
+	if err != nil {
+		fail("long prompt", err)
+	}
+	emit("long_prompt", "prompt_tokens", t.Usage.PromptTokens, "ttft_ms", ms(t.First.Sub(t.Start)),
+		"decode_tokens_per_s", decodeRate(t))
+	t, err = c.chat(sid, "and one more short question about the harbor", *gen)
+	if err != nil {
+		fail("follow-up", err)
+	}
+	emit("follow_up", "prompt_tokens", t.Usage.PromptTokens, "cached_tokens", t.Usage.Details.CachedTokens,
+		"ttft_ms", ms(t.First.Sub(t.Start)), "decode_tokens_per_s", decodeRate(t))
+	c.end(sid)
+
+	for _, f := range strings.Split(*conc, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 {
+			continue
+		}
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		total, errs := 0, 0
+		start := time.Now()
+		for i := 0; i < n; i++ {
+			wg.Add(1)
+			go func(i int) {
+				defer wg.Done()
+				sid, err := c.session()
+				if err == nil {
+					var t turn
+					t, err = c.chat(sid, words(ofTokens(128), uint64(10+i)), *gen)
+					c.end(sid)
+					mu.Lock()
+					total += t.Usage.CompletionTokens
+					mu.Unlock()
+				}
+				if err != nil {
+					mu.Lock()
+					errs++
+					mu.Unlock()
+				}
+			}(i)
+		}
+		wg.Wait()
+		wall := time.Since(start)
+		emit("concurrent", "sessions", n, "completion_tokens", total, "errors", errs,
+			"seconds", wall.Seconds(), "aggregate_tokens_per_s", float64(total)/wall.Seconds())
+	}
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

@@ -1,0 +1,110 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// reference holds llama.cpp's own llama-bench figures on the H100 (upstream b10587):
+// prompt tokens/s (pp512) and decode tokens/s (tg128, flash attention on).
+var reference = map[string][2]float64{
+	"8b-q4_k_m": {9584, 260},
+	"8b-q4_0":   {11026, 317},
+	"1b-q4_k_m": {34456, 871},
+}
+
+type record map[string]any
+
+func (r record) f(k string) float64 {
+	v, _ := r[k].(float64)
+	return v
+}
+
+// readRecords reads one model's JSON lines, keyed by name (the last "concurrent" lines are
+// kept apart by their session count).
+func readRecords(path string) (map[string]record, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	out := map[string]record{}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if !strings.HasPrefix(line, "{") {
+			continue
+		}
+		var r record
+		if err := json.Unmarshal([]byte(line), &r); err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		name, _ := r["name"].(string)
+		if name == "concurrent" {
+			name = fmt.Sprintf("concurrent%d", int(r.f("sessions")))
+		}
+		out[name] = r
+	}
+	return out, sc.Err()
+}
+
+func ratio(v, ref float64) string {
+	if ref == 0 || v == 0 {
+		return "—"
+	}
+	return fmt.Sprintf("%.2f", v/ref)
+}
+
+// printTable prints one table for the models whose JSON lines are in files (NAME.jsonl).
+func printTable(w io.Writer, files []string) error {
+	fmt.Fprintln(w, "| model | figure | Kwyre | llama-bench (H100, b10587) | ratio | share of memory bandwidth |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|")
+	for _, path := range files {
+		label := strings.TrimSuffix(filepath.Base(path), ".jsonl")
+		rec, err := readRecords(path)
+		if err != nil {
+			return err
+		}
+		ref := reference[label]
+		bw := rec["gpu"].f("memory_bandwidth_bytes_per_s")
+		bytes := rec["model"].f("bytes")
+		share := func(tps float64) string {
+			if bw == 0 || tps == 0 {
+				return "—"
+			}
+			// Each decoded token reads every weight once.
+			return fmt.Sprintf("%.0f%%", 100*tps*bytes/bw)
+		}
+		row := func(fig string, v float64, unit string, refv float64, bwShare string) {
+			refs := "—"
+			if refv > 0 {
+				refs = fmt.Sprintf("%.0f", refv)
+			}
+			fmt.Fprintf(w, "| %s | %s | %.1f %s | %s | %s | %s |\n", label, fig, v, unit, refs, ratio(v, refv), bwShare)
+		}
+		e, h := rec["engine"], rec["prompt_512"]
+		row(fmt.Sprintf("prompt, engine alone (%d tokens)", int(e.f("prompt_tokens"))), e.f("prompt_tokens_per_s"), "tok/s", ref[0], "")
+		row(fmt.Sprintf("prompt, HTTP API (%d tokens)", int(h.f("prompt_tokens"))), h.f("prompt_tokens_per_s"), "tok/s", ref[0], "")
+		row("decode, engine alone (tg128)", e.f("tokens_per_s"), "tok/s", ref[1], share(e.f("tokens_per_s")))
+		row("decode, HTTP streaming", rec["decode"].f("tokens_per_s"), "tok/s", ref[1], share(rec["decode"].f("tokens_per_s")))
+		l := rec["long_prompt"]
+		row(fmt.Sprintf("time to first token, %d-token prompt", int(l.f("prompt_tokens"))), l.f("ttft_ms"), "ms", 0, "")
+		fu := rec["follow_up"]
+		row(fmt.Sprintf("follow-up turn TTFT (%d of %d prompt tokens cached)", int(fu.f("cached_tokens")), int(fu.f("prompt_tokens"))),
+			fu.f("ttft_ms"), "ms", 0, "")
+		for _, n := range []int{4, 16} {
+			c := rec[fmt.Sprintf("concurrent%d", n)]
+			if c == nil {
+				continue
+			}
+			row(fmt.Sprintf("aggregate decode, %d sessions (%d errors)", n, int(c.f("errors"))),
+				c.f("aggregate_tokens_per_s"), "tok/s", 0, share(c.f("aggregate_tokens_per_s")))
+		}
+	}
+	return nil
+}

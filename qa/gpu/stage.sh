@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Prepares build/gpu-stage on the build machine for a GPU machine that has CUDA but no Go:
+# the programs (stripped, to stay small), the ggml sources for the CUDA backend, the scripts.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+eval "$(make -s env)"
+out=build/gpu-stage
+rm -rf "$out"
+mkdir -p "$out/bin" "$out/src/ml/backend/ggml"
+go build -ldflags='-s -w' -o "$out/bin/kwyre-inference" ./services/inference/cmd/kwyre-inference
+go build -ldflags='-s -w' -o "$out/bin/enginebench" ./qa/gpu/enginebench
+go build -ldflags='-s -w' -o "$out/bin/kwyre-testmodel" ./tools/kwyre-testmodel
+go build -ldflags='-s -w' -o "$out/bin/gpubench" ./qa/gpu/gpubench
+
+src=$(go list -m -f '{{.Dir}}' github.com/ollama/ollama)
+cp "$src/CMakeLists.txt" "$src/CMakePresets.json" "$out/src/"
+cp -r "$src/ml/backend/ggml/ggml" "$out/src/ml/backend/ggml/"
+chmod -R u+w "$out/src"
+# Backends the CUDA build never reads.
+rm -rf "$out"/src/ml/backend/ggml/ggml/src/{ggml-metal,ggml-vulkan,ggml-sycl,ggml-opencl,ggml-cann,ggml-hexagon,ggml-musa,ggml-zdnn,ggml-webgpu}
+cp qa/gpu/build-cuda.sh qa/gpu/bench.sh "$out/"
+du -sh "$out"
