@@ -37,6 +37,7 @@ type Env struct {
 
 	netns      []NetNS
 	netnsDone  bool
+	netnsBlind []string // pids whose namespace could not be read
 	sockOwners map[uint64]int
 }
 
@@ -146,7 +147,13 @@ func (e *Env) NetNamespaces() []NetNS {
 		for _, t := range tids {
 			dir := filepath.Join(taskDir, t.Name())
 			ino, err := nsInode(filepath.Join(dir, "ns", "net"))
-			if err != nil || seen[ino] {
+			if err != nil {
+				if !gone(err) {
+					e.netnsBlind = append(e.netnsBlind, strconv.Itoa(p.PID)+"/"+t.Name())
+				}
+				continue
+			}
+			if seen[ino] {
 				continue
 			}
 			seen[ino] = true
@@ -154,6 +161,16 @@ func (e *Env) NetNamespaces() []NetNS {
 		}
 	}
 	return e.netns
+}
+
+// netnsBlindErr says which tasks' namespaces NetNamespaces could not read
+// (another uid's, without CAP_SYS_PTRACE), or nil.
+func (e *Env) netnsBlindErr() error {
+	e.NetNamespaces()
+	if len(e.netnsBlind) == 0 {
+		return nil
+	}
+	return fmt.Errorf("cannot read the network namespace of %d tasks (%s)", len(e.netnsBlind), shortList(e.netnsBlind, 10))
 }
 
 // SelfNetNS is the inode of the watchdog's own network namespace.

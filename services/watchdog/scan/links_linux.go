@@ -31,6 +31,9 @@ func (Links) Scan(env *Env) ([]Finding, error) {
 	}
 	var out []Finding
 	var errs []error
+	if err := env.netnsBlindErr(); err != nil {
+		errs = append(errs, err)
+	}
 	for _, ns := range env.NetNamespaces() {
 		var up []upLink
 		var err error

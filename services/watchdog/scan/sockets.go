@@ -51,6 +51,9 @@ func (Sockets) Name() string { return "sockets" }
 func (s Sockets) Scan(env *Env) ([]Finding, error) {
 	var out []Finding
 	var errs []error
+	if err := env.netnsBlindErr(); err != nil {
+		errs = append(errs, err)
+	}
 	for _, ns := range env.NetNamespaces() {
 		f, err := s.scanNS(env, ns)
 		out = append(out, f...)

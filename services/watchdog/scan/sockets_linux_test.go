@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
+	"strings"
 	"syscall"
 	"testing"
 )
@@ -118,5 +120,28 @@ func TestSocketsLoopbackConnection(t *testing.T) {
 	}
 	if len(matching(got, l.Addr().String(), "is not allowed")) != 1 {
 		t.Errorf("listener %s not reported without allowance: %v", l.Addr(), got)
+	}
+}
+
+// A task whose namespace the watchdog may not read is reported as a blind
+// spot, not silently skipped.
+func TestSocketsSayWhenBlind(t *testing.T) {
+	env := newEnv(t)
+	env.Procs = append(env.Procs, &Process{PID: 999999999, Comm: "phantom"})
+	env.netnsDone = false
+	// A process listed with a task directory that cannot be read as a
+	// namespace: point ProcRoot's view of it at nothing readable.
+	dir := t.TempDir()
+	task := dir + "/999999999/task/999999999/ns"
+	if err := os.MkdirAll(task, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(task+"/net", nil, 0o644); err != nil { // a file, not a link
+		t.Fatal(err)
+	}
+	env.ProcRoot = dir
+	_, err := Sockets{}.Scan(env)
+	if err == nil || !strings.Contains(err.Error(), "cannot read the network namespace of 1 tasks (999999999/999999999)") {
+		t.Fatalf("got %v", err)
 	}
 }
