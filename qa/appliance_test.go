@@ -32,19 +32,20 @@ func chat(t *testing.T, vm *VM, line string) string {
 	return replyText(m[1])
 }
 
-// logLine matches lines init copies to the serial console from services;
-// they interleave with the chat because ttyS0 is also /dev/console.
-var logLine = regexp.MustCompile(`^(kwyre-init|inference|watchdog): `)
+// logLine matches what init copies to the serial console from services.
+// ttyS0 is also /dev/console, so a log line can start anywhere, even right
+// after the reply's last word before its newline.
+var logLine = regexp.MustCompile(`(kwyre-init|inference|watchdog): [^\n]*`)
 
-// replyText drops interleaved log lines from a captured reply.
+// replyText drops interleaved log text and blank lines from a captured reply.
 func replyText(s string) string {
 	var keep []string
-	for _, l := range strings.Split(s, "\n") {
-		if !logLine.MatchString(l) {
+	for _, l := range strings.Split(logLine.ReplaceAllString(s, ""), "\n") {
+		if l = strings.TrimSpace(l); l != "" {
 			keep = append(keep, l)
 		}
 	}
-	return strings.TrimSpace(strings.Join(keep, "\n"))
+	return strings.Join(keep, "\n")
 }
 
 // TestAppliance boots the image under test once and walks the whole
