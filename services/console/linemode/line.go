@@ -72,7 +72,9 @@ func Run(ctx context.Context, in io.Reader, out io.Writer, opts Options) error {
 		opts.Poll = 500 * time.Millisecond
 	}
 	keys := make(chan []byte, 16)
-	go readKeys(in, keys)
+	stop := make(chan struct{})
+	defer close(stop)
+	go readKeys(in, keys, stop)
 	r := &runner{Options: opts, out: out, keys: keys, ed: newEditor(),
 		echo: make([]byte, 0, 64), safe: make([]byte, 0, 256)}
 	defer r.wipe()
@@ -95,16 +97,23 @@ func Run(ctx context.Context, in io.Reader, out io.Writer, opts Options) error {
 }
 
 // readKeys copies what the terminal sends into keys; it closes keys at the
-// end of input. Its read buffer is wiped after every read.
-func readKeys(in io.Reader, keys chan<- []byte) {
+// end of input, and stops handing keys over once stop is closed. Its read
+// buffer is wiped after every read.
+func readKeys(in io.Reader, keys chan<- []byte, stop <-chan struct{}) {
 	defer close(keys)
 	buf := make([]byte, 256)
 	defer clear(buf)
 	for {
 		n, err := in.Read(buf)
 		if n > 0 {
-			keys <- bytes.Clone(buf[:n])
+			k := bytes.Clone(buf[:n])
 			clear(buf[:n])
+			select {
+			case keys <- k:
+			case <-stop:
+				clear(k)
+				return
+			}
 		}
 		if err != nil {
 			return
