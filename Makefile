@@ -76,10 +76,10 @@ test-vm: image
 cuda:
 	@./qa/gpu/build-cuda.sh
 
-bench:
+bench: build
 	@./qa/bench.sh
 
 test: deps build test-unit test-vm
 
 clean:
-	rm -rf $(BIN) $(BUILD)/*.img $(BUILD)/*.efi $(BUILD)/*.cpio*
+	rm -rf $(BIN) $(BUILD)/*.img $(BUILD)/*.efi $(BUILD)/*.cpio* $(BUILD)/work $(BUILD)/demo.gguf
