@@ -23,6 +23,8 @@ const (
 	NewSession  = "kwyre: new session"
 	Wiped       = "kwyre: wiped"
 	IdleWiped   = "kwyre: idle: the session was wiped"
+	ReplyCut    = "reply cut at the length limit; /new starts a fresh session"
+	ContextFull = "context full: type /new for a new session"
 )
 
 // clearScreen homes the cursor, clears the screen, then erases the
@@ -293,8 +295,10 @@ func (r *runner) chat(ctx context.Context, line []byte) {
 	cctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	done := make(chan error, 1)
+	var res client.ChatResult
 	go func() {
-		_, err := r.Client.Chat(cctx, r.session, line, r.emit)
+		var err error
+		res, err = r.Client.Chat(cctx, r.session, line, r.emit)
 		done <- err
 	}()
 	stopped := false
@@ -326,6 +330,8 @@ wait:
 	clear(r.safe)
 	r.printf("\n")
 	switch {
+	case err == nil && res.FinishReason == "length":
+		r.status(ReplyCut)
 	case err == nil:
 	case stopped && errors.Is(err, context.Canceled):
 		r.status("stopped")
@@ -355,7 +361,7 @@ func (r *runner) report(ctx context.Context, err error) {
 		r.session = ""
 		r.status("the service ended this session (wiped); a new one starts with your next line")
 	case client.IsContextFull(err):
-		r.status("context full: type /new for a new session")
+		r.status(ContextFull)
 	case client.IsUnauthorized(err):
 		r.status(client.Describe(err))
 		if r.KeyFile != "" {

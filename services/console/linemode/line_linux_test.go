@@ -245,3 +245,53 @@ func TestLineModeIdleWipe(t *testing.T) {
 		t.Fatalf("reply after the idle wipe %q", got)
 	}
 }
+
+// A session that outgrows the model's context: the chat says so in a
+// status line, keeps running, and /new gets a working session back.
+func TestLineModeContextFull(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the inference service")
+	}
+	svc := servicetest.Start(t, servicetest.Options{Args: []string{"-ctx", "96"}})
+	key, err := client.ReadKeyFile(svc.KeyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := client.New(svc.URL, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := servicetest.OpenPTY(t)
+	tty, err := os.OpenFile(p.Path, os.O_RDWR|syscall.O_NOCTTY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tty.Close()
+	if _, err := SetRaw(int(tty.Fd())); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go Run(ctx, tty, tty, Options{Client: c, Echo: true, Poll: 100 * time.Millisecond})
+	p.Expect(t, Ready+"\r\n"+PromptYou, step)
+	full := false
+	for i := 0; i < 10 && !full; i++ {
+		p.Send(t, "Tell me more about it\r")
+		out := p.Expect(t, "\r\n"+PromptYou, step)
+		switch {
+		case strings.Contains(out, ContextFull), strings.Contains(out, ReplyCut):
+			full = true
+			t.Logf("turn %d: %q", i, out)
+		case !strings.HasSuffix(out, testmodel.DemoReply+"\r\n"+PromptYou):
+			t.Fatalf("turn %d: %q", i, out)
+		}
+	}
+	if !full {
+		t.Fatal("ten turns in a 96-token context and no context-full notice")
+	}
+	p.Send(t, "/new\r")
+	p.Expect(t, NewSession+"\r\n"+PromptYou, step)
+	if got := turn(t, p, "Fresh start", "\r"); got != testmodel.DemoReply {
+		t.Fatalf("reply after /new %q", got)
+	}
+}
