@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -16,7 +18,8 @@ import (
 // Pulling the stick, as the appliance runs the watchdog (uid 802, its three
 // capabilities): a loop device created and removed through
 // /dev/loop-control makes the kernel send a real "remove" uevent; the report
-// arrives at once, not after the next tick of a one-hour interval.
+// arrives at once, not after the next tick of a one-hour interval, and
+// CAP_KILL lets the wipe signal reach a service of another uid (root here).
 func TestBootMediumRemovedUnprivileged(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root to create loop devices and switch uid")
@@ -47,6 +50,23 @@ func TestBootMediumRemovedUnprivileged(t *testing.T) {
 	}()
 	name := fmt.Sprintf("loop%d", n)
 
+	// The service to wipe: prints "inference-usr1" on SIGUSR1.
+	svc := exec.Command(os.Args[0])
+	svc.Env = append(os.Environ(), "KWYRE_WD_MAIN=usr1")
+	svcOut, err := svc.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { svc.Process.Kill(); svc.Wait() }()
+	wiped := make(chan string, 1)
+	go func() {
+		l, _ := bufio.NewReader(svcOut).ReadString('\n')
+		wiped <- l
+	}()
+
 	bin := unprivilegedCopy(t)
 	pr, pw, err := os.Pipe()
 	if err != nil {
@@ -54,7 +74,7 @@ func TestBootMediumRemovedUnprivileged(t *testing.T) {
 	}
 	defer pr.Close()
 	cmd := watchdogCmd(t, "-interval", "1h", "-scanners", "boot-medium", "-boot-device", "/dev/"+name,
-		"-state", "", "-supervised", "")
+		"-state", "", "-supervised", "", "-inference-pid", strconv.Itoa(svc.Process.Pid))
 	cmd.Path = bin
 	cmd.Env = append(cmd.Env, "KWYRE_REPORT_FD=3")
 	cmd.ExtraFiles = []*os.File{pw}
@@ -102,5 +122,13 @@ func TestBootMediumRemovedUnprivileged(t *testing.T) {
 	}
 	if want1, want2 := "boot medium "+name+" was removed (kernel uevent)", "boot medium "+name+" is gone from /sys/class/block"; rep.What != want1 && rep.What != want2 {
 		t.Fatalf("report %q", line)
+	}
+	select {
+	case l := <-wiped:
+		if l != "inference-usr1\n" {
+			t.Fatalf("service said %q", l)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the service (root) got no SIGUSR1 from the uid-802 watchdog")
 	}
 }
