@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -134,6 +135,67 @@ func TestConsoleOnPTY(t *testing.T) {
 		t.Fatal("no exit after SIGTERM")
 	}
 	a, err = c.Audit(context.Background())
+	if err != nil || a.ActiveSessions != 0 {
+		t.Fatalf("active sessions %d (%v) after the console stopped, want 0", a.ActiveSessions, err)
+	}
+	if stderr.Len() != 0 {
+		t.Fatalf("stderr: %q", stderr.String())
+	}
+}
+
+// The full-screen chat as init runs it on tty1 (terminal on stdin/stdout,
+// TERM=linux): a streamed turn, Ctrl-W clears screen and scrollback, and
+// SIGTERM ends the session and exits 0.
+func TestConsoleTUIOnPTY(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the inference service")
+	}
+	const step = 60 * time.Second
+	bin := buildConsole(t)
+	svc := servicetest.Start(t, servicetest.Options{})
+	svc.WaitReady(t, step)
+
+	p := servicetest.OpenPTY(t)
+	p.SetSize(t, 120, 30)
+	tty, err := os.OpenFile(p.Path, os.O_RDWR|syscall.O_NOCTTY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tty.Close()
+	cmd := exec.Command(bin, "-mode", "tui", "-url", svc.URL, "-api-key-file", svc.KeyFile)
+	cmd.Stdin, cmd.Stdout = tty, tty
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	cmd.Env = []string{"TERM=linux"}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	t.Cleanup(func() { cmd.Process.Kill() })
+
+	// The status bar of the chat screen, once the session is open.
+	p.ExpectRE(t, regexp.MustCompile(` session [0-9]+s `), step)
+	p.Send(t, "Hello there\r")
+	p.Expect(t, testmodel.DemoReply, step)
+	p.Send(t, "\x17") // Ctrl-W
+	p.Expect(t, "\x1b[H\x1b[2J\x1b[3J", step)
+	p.Expect(t, "wiped: the conversation is gone", step)
+
+	c, err := client.New(svc.URL, []byte(svc.Key))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("exit after SIGTERM: %v\n%s", err, stderr.String())
+		}
+	case <-time.After(step):
+		t.Fatal("no exit after SIGTERM")
+	}
+	a, err := c.Audit(context.Background())
 	if err != nil || a.ActiveSessions != 0 {
 		t.Fatalf("active sessions %d (%v) after the console stopped, want 0", a.ActiveSessions, err)
 	}

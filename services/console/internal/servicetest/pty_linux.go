@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -86,7 +87,32 @@ func (p *PTY) Expect(t testing.TB, want string, within time.Duration) string {
 	return got
 }
 
+// ExpectRE is Expect for a regular expression.
+func (p *PTY) ExpectRE(t testing.TB, re *regexp.Regexp, within time.Duration) string {
+	t.Helper()
+	got, ok := p.wait(func(rest string) int {
+		if loc := re.FindStringIndex(rest); loc != nil {
+			return loc[1]
+		}
+		return -1
+	}, within)
+	if !ok {
+		t.Fatalf("waited %s for /%s/; output after the last match:\n%q", within, re, got)
+	}
+	return got
+}
+
 func (p *PTY) expect(want string, within time.Duration) (string, bool) {
+	return p.wait(func(rest string) int {
+		if i := strings.Index(rest, want); i >= 0 {
+			return i + len(want)
+		}
+		return -1
+	}, within)
+}
+
+// wait blocks until match finds an end in the unconsumed output.
+func (p *PTY) wait(match func(rest string) int, within time.Duration) (string, bool) {
 	deadline := time.Now().Add(within)
 	timer := time.AfterFunc(within, func() {
 		p.mu.Lock()
@@ -98,9 +124,9 @@ func (p *PTY) expect(want string, within time.Duration) (string, bool) {
 	defer p.mu.Unlock()
 	for {
 		rest := p.out.String()[p.pos:]
-		if i := strings.Index(rest, want); i >= 0 {
-			p.pos += i + len(want)
-			return rest[:i+len(want)], true
+		if end := match(rest); end >= 0 {
+			p.pos += end
+			return rest[:end], true
 		}
 		if p.err != nil || !time.Now().Before(deadline) {
 			return rest, false
@@ -114,4 +140,13 @@ func (p *PTY) All() string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.out.String()
+}
+
+// SetSize sets the terminal's size, as the VGA console has one.
+func (p *PTY) SetSize(t testing.TB, cols, rows int) {
+	t.Helper()
+	ws := &unix.Winsize{Col: uint16(cols), Row: uint16(rows)}
+	if err := unix.IoctlSetWinsize(int(p.Master.Fd()), unix.TIOCSWINSZ, ws); err != nil {
+		t.Fatalf("set pty size: %v", err)
+	}
 }
