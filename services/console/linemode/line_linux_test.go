@@ -17,6 +17,9 @@ const step = 60 * time.Second // generous: a loaded 2-core machine, TCG neighbou
 
 // startLine runs the line chat on a fresh pty against svc, as the appliance
 // runs it on ttyS0.
+
+func TestMain(m *testing.M) { servicetest.Main(m) }
+
 func startLine(t *testing.T, svc *servicetest.Service) (*servicetest.PTY, func() error) {
 	t.Helper()
 	p := servicetest.OpenPTY(t)

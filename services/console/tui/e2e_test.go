@@ -15,6 +15,9 @@ import (
 
 // The TUI against the real inference service and the demo model: progress,
 // a streamed turn, Ctrl-N and Ctrl-W ending sessions on the service.
+
+func TestMain(m *testing.M) { servicetest.Main(m) }
+
 func TestTUIEndToEnd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the inference service")

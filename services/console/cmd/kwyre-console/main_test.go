@@ -27,11 +27,7 @@ var (
 func buildConsole(t *testing.T) string {
 	t.Helper()
 	consoleOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "kwyre-console-bin-")
-		if err != nil {
-			t.Fatal(err)
-		}
-		consoleBin = filepath.Join(dir, "kwyre-console")
+		consoleBin = filepath.Join(servicetest.TempDir(t), "kwyre-console")
 		servicetest.GoBuild(t, consoleBin, "github.com/kwyre/kwyre/services/console/cmd/kwyre-console")
 	})
 	if consoleBin == "" {
@@ -39,6 +35,8 @@ func buildConsole(t *testing.T) string {
 	}
 	return consoleBin
 }
+
+func TestMain(m *testing.M) { servicetest.Main(m) }
 
 func TestFlagErrors(t *testing.T) {
 	bin := buildConsole(t)

@@ -45,6 +45,31 @@ func Binary(t testing.TB) string {
 	return binPath
 }
 
+// Main runs a package's tests and then removes the binaries they built;
+// call it from TestMain.
+func Main(m *testing.M) {
+	code := m.Run()
+	for _, d := range append(extraDirs, buildDir) {
+		if d != "" {
+			os.RemoveAll(d)
+		}
+	}
+	os.Exit(code)
+}
+
+// TempDir is a folder for binaries a test builds, removed by Main.
+func TempDir(t testing.TB) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "kwyre-console-bin-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	extraDirs = append(extraDirs, dir)
+	return dir
+}
+
+var extraDirs []string
+
 // GoBuild builds pkg into out with the environment `make env` gives, so the
 // tests also work when run with a plain `go test`.
 func goBuild(out, pkg string) error {
