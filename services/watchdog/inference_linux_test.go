@@ -168,6 +168,12 @@ func TestTracerWipesLiveInferenceSessions(t *testing.T) {
 	if code != http.StatusOK || id == "" {
 		t.Fatalf("create session: %d %v", code, sess)
 	}
+	// A turn, so the session holds a conversation and a KV cache to wipe.
+	code, chat := svc.post(t, "/v1/chat/completions", map[string]any{"session_id": id, "max_tokens": 4,
+		"messages": []map[string]string{{"role": "user", "content": "hello"}}})
+	if code != http.StatusOK {
+		t.Fatalf("chat in the session: %d %v", code, chat)
+	}
 	if _, a := svc.get(t, "/audit"); a["active_sessions"] != float64(1) {
 		t.Fatalf("audit before the wipe: %v", a)
 	}
@@ -210,7 +216,7 @@ func TestTracerWipesLiveInferenceSessions(t *testing.T) {
 	if endCode != http.StatusNotFound {
 		t.Fatalf("ending the session after the wipe: status %d, want 404", endCode)
 	}
-	code, chat := svc.post(t, "/v1/chat/completions", map[string]any{"session_id": id, "max_tokens": 4,
+	code, chat = svc.post(t, "/v1/chat/completions", map[string]any{"session_id": id, "max_tokens": 4,
 		"messages": []map[string]string{{"role": "user", "content": "still there?"}}})
 	if code != http.StatusNotFound {
 		t.Fatalf("chat in the wiped session: %d %v", code, chat)
