@@ -162,8 +162,8 @@ func (e *Engine) Tokenize(text []byte, dst []int32) ([]int32, error) {
 			dst = growWiped32(dst, len(dst)+want)
 		}
 		tail := dst[len(dst):cap(dst)]
-		n := C.llama_tokenize(e.vocab, (*C.char)(unsafe.Pointer(&text[0])), C.int32_t(len(text)),
-			(*C.llama_token)(unsafe.Pointer(&tail[0])), C.int32_t(min(len(tail), math.MaxInt32)), addSpecial, true)
+		n := C.kw_tokenize(e.vocab, (*C.char)(unsafe.Pointer(&text[0])), C.int32_t(len(text)),
+			(*C.llama_token)(unsafe.Pointer(&tail[0])), C.int32_t(min(len(tail), math.MaxInt32)), addSpecial)
 		if n >= 0 {
 			return dst[:len(dst)+int(n)], nil
 		}

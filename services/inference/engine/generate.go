@@ -101,8 +101,19 @@ func (s *Slot) Generate(ctx context.Context, prompt []int32, p Sampling, emit fu
 		return r, err
 	}
 	C.kw_abort_clear(s.c, C.KW_ABORT_CANCEL)
-	stop := context.AfterFunc(ctx, func() { C.kw_abort_set(s.c, C.KW_ABORT_CANCEL) })
-	defer stop()
+	// The abort flag also stops a llama_decode in progress (a long prompt).
+	// If the callback has started, wait for it: a late one would abort the
+	// slot's next generation, or touch a slot already freed.
+	fired := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() {
+		C.kw_abort_set(s.c, C.KW_ABORT_CANCEL)
+		close(fired)
+	})
+	defer func() {
+		if !stop() {
+			<-fired
+		}
+	}()
 	defer C.kw_slot_scrub(s.c)
 
 	if C.kw_sampler(s.c, C.float(p.Temperature), C.float(p.TopP), C.uint32_t(seed32(p.Seed))) != 0 {
@@ -113,6 +124,9 @@ func (s *Slot) Generate(ctx context.Context, prompt []int32, p Sampling, emit fu
 	r.CachedTokens, r.EvaluatedTokens = n, len(prompt)-n
 	batch := int(C.kw_slot_n_batch(s.c))
 	for off := n; off < len(prompt); off += batch {
+		if ctx.Err() != nil {
+			C.kw_abort_set(s.c, C.KW_ABORT_CANCEL)
+		}
 		end := min(off+batch, len(prompt))
 		rc := C.kw_eval(s.c, (*C.int32_t)(unsafe.Pointer(&prompt[off])), C.int32_t(end-off), C.int32_t(off))
 		if rc != C.KW_OK {
@@ -132,6 +146,9 @@ func (s *Slot) Generate(ctx context.Context, prompt []int32, p Sampling, emit fu
 	for {
 		if cap(s.hold)-len(s.hold) < 64 {
 			s.hold = growWiped(s.hold, len(s.hold)+256)
+		}
+		if ctx.Err() != nil { // AfterFunc's flag may lag: check here too
+			C.kw_abort_set(s.c, C.KW_ABORT_CANCEL)
 		}
 		free := s.hold[len(s.hold):cap(s.hold)]
 		rc := C.kw_next(s.c, feed, pos, &tok, &eog,

@@ -42,6 +42,47 @@ void kw_log_quiet(void) { llama_log_set(kw_log, NULL); }
 // escape it unless GLIBC_TUNABLES=glibc.malloc.tcache_count=0.
 void kw_malloc_perturb(void) { mallopt(M_PERTURB, 0xa5); }
 
+// kw_scrub_tcache takes this thread's cached free chunks (glibc keeps up to
+// 7 per size class unperturbed) back out of the tcache, zeroes them and
+// frees them again. llama.cpp's tokenizer and chat templates copy text into
+// short-lived std::strings; this runs in the same C call, so on the thread
+// that freed them.
+static void kw_scrub_tcache(void) {
+	enum { PER_BIN = 7, MAX_REQ = 1032 }; // glibc's default tcache_count and largest size
+	void *p[PER_BIN];
+	for (size_t sz = 24; sz <= MAX_REQ; sz += 16) {
+		for (int i = 0; i < PER_BIN; i++) {
+			p[i] = malloc(sz);
+			if (p[i] != NULL) {
+				explicit_bzero(p[i], malloc_usable_size(p[i]));
+			}
+		}
+		for (int i = 0; i < PER_BIN; i++) {
+			free(p[i]);
+		}
+	}
+}
+
+// kw_burn_stack zeroes the stack below the caller, where the frames of the
+// llama.cpp call it just returned from kept short strings (SSO buffers).
+__attribute__((noinline)) static void kw_burn_stack(void) {
+	char buf[64 * 1024];
+	explicit_bzero(buf, sizeof buf);
+	__asm__ volatile("" : : "r"(buf) : "memory");
+}
+
+static void kw_scrub(void) {
+	kw_scrub_tcache();
+	kw_burn_stack();
+}
+
+int32_t kw_tokenize(const struct llama_vocab *v, const char *text, int32_t len, llama_token *toks,
+                    int32_t cap, bool add_special) {
+	int32_t n = llama_tokenize(v, text, len, toks, cap, add_special, true);
+	kw_scrub();
+	return n;
+}
+
 // ---- model ------------------------------------------------------------------
 
 static bool kw_progress(float p, void *ud) { return kwyreProgress(p, (uintptr_t)ud); }
@@ -146,7 +187,12 @@ void kw_slot_free(kw_slot *s) {
 	}
 	if (s->ctx != NULL) {
 		llama_memory_clear(llama_get_memory(s->ctx), true);
+		// ggml_backend_sched_free (ollama's patch 0020) reads the context's
+		// backends after ~llama_context has freed them; perturbed free
+		// memory would turn that stale read into a crash.
+		mallopt(M_PERTURB, 0);
 		llama_free(s->ctx);
+		kw_malloc_perturb();
 	}
 	if (s->batch.token != NULL) {
 		kw_batch_wipe(s);
@@ -276,6 +322,9 @@ int32_t kw_piece(kw_slot *s, int32_t tok, char *piece, int32_t cap) {
 // generation and writes its text into piece (*n < 0: piece needs -*n bytes).
 int32_t kw_next(kw_slot *s, int32_t feed, int32_t pos, int32_t *tok, bool *eog,
                 char *piece, int32_t cap, int32_t *n) {
+	if (atomic_load(&s->abort) != 0) {
+		return KW_ABORTED;
+	}
 	if (pos >= 0) {
 		int32_t rc = kw_eval(s, &feed, 1, pos);
 		if (rc != 0) {
@@ -306,6 +355,7 @@ int32_t kw_render(const char *tmpl, const char *const *roles, const char *const 
 	}
 	int32_t r = llama_chat_apply_template(tmpl, msgs, n, add_ass, buf, len);
 	free(msgs);
+	kw_scrub();
 	return r;
 }
 

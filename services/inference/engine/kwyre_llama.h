@@ -55,5 +55,7 @@ int32_t kw_piece(kw_slot *s, int32_t tok, char *piece, int32_t cap);
 int32_t kw_render(const char *tmpl, const char *const *roles, const char *const *contents,
                   size_t n, bool add_ass, char *buf, int32_t len);
 void kw_wipe_free(void *p, size_t n);
+int32_t kw_tokenize(const struct llama_vocab *v, const char *text, int32_t len, llama_token *toks,
+                    int32_t cap, bool add_special);
 
 #endif
