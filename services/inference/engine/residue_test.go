@@ -88,7 +88,7 @@ func TestNoPlaintextResidue(t *testing.T) {
 	needle := marker()
 	defer clear(needle)
 	if n := countInMemory(t, needle); n != 1 { // the needle itself
-		dumpHits(t, needle)
+		logHits(t, needle)
 		t.Fatalf("%d copies before the conversation", n)
 	}
 
@@ -125,5 +125,48 @@ func TestNoPlaintextResidue(t *testing.T) {
 	s.Release()
 	if n := countInMemory(t, needle); n != 1 {
 		t.Errorf("%d copies of the user's text left after wiping (want only the test's own)", n-1)
+		logHits(t, needle)
+	}
+}
+
+// logHits logs where each copy of needle lies and what surrounds it, to
+// find the code that left it.
+func logHits(t *testing.T, needle []byte) {
+	t.Helper()
+	maps, err := os.ReadFile("/proc/self/maps")
+	if err != nil {
+		return
+	}
+	mem, err := os.Open("/proc/self/mem")
+	if err != nil {
+		return
+	}
+	defer mem.Close()
+	sc := bufio.NewScanner(bytes.NewReader(maps))
+	for sc.Scan() {
+		line := sc.Text()
+		f := strings.Fields(line)
+		if !strings.HasPrefix(f[1], "rw") || (len(f) >= 6 && strings.HasPrefix(f[5], "[v")) {
+			continue
+		}
+		lo, hi, _ := strings.Cut(f[0], "-")
+		a, _ := strconv.ParseUint(lo, 16, 64)
+		z, _ := strconv.ParseUint(hi, 16, 64)
+		buf, err := syscall.Mmap(-1, 0, int(z-a), syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_PRIVATE|syscall.MAP_ANON)
+		if err != nil {
+			continue
+		}
+		k, _ := mem.ReadAt(buf, int64(a))
+		for off := 0; k > 0; {
+			i := bytes.Index(buf[off:k], needle)
+			if i < 0 {
+				break
+			}
+			p := off + i
+			s := max(0, p-100)
+			t.Logf("hit in %s at +%#x: %q", line, p, buf[s:min(k, p+len(needle)+60)])
+			off = p + 1
+		}
+		syscall.Munmap(buf)
 	}
 }
