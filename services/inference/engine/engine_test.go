@@ -557,3 +557,45 @@ func TestLoadProgressAndClose(t *testing.T) {
 	}
 	e.Close() // twice is fine
 }
+
+// TestNoAllocationPerToken: a 64-token generation allocates no more Go
+// memory than a 1-token one.
+func TestNoAllocationPerToken(t *testing.T) {
+	e := load(t, "tiny", Config{Slots: 1, ContextSize: 256})
+	s := acquire(t, e, "")
+	defer s.Release()
+	prompt := chat(t, e, "allocations")
+	emit := func([]byte) error { return nil }
+	allocs := func(n int) float64 {
+		return testing.AllocsPerRun(5, func() {
+			s.Wipe()
+			r, err := s.Generate(context.Background(), prompt, Sampling{MaxTokens: n}, emit)
+			if err != nil || r.CompletionTokens != n {
+				t.Fatalf("%d tokens: %+v, %v", n, r, err)
+			}
+		})
+	}
+	one, many := allocs(1), allocs(64)
+	if many > one {
+		t.Errorf("%.1f allocations for 1 token, %.1f for 64", one, many)
+	}
+}
+
+func TestBadTokens(t *testing.T) {
+	e := load(t, "tiny", Config{Slots: 1, ContextSize: 64})
+	s := acquire(t, e, "")
+	defer s.Release()
+	for _, prompt := range [][]int32{{1, 2, -5}, {1, int32(e.Info().NVocab)}} {
+		_, r, err := gen(t, context.Background(), s, prompt, Sampling{MaxTokens: 4})
+		var de *DecodeError
+		if !errors.As(err, &de) || r.CompletionTokens != 0 {
+			t.Errorf("prompt %v: %v, %+v", prompt, err, r)
+		}
+		if s.KVCells() != s.CachedTokens() {
+			t.Errorf("after a failed prompt: %d cells, %d cached tokens", s.KVCells(), s.CachedTokens())
+		}
+	}
+	if _, _, err := gen(t, context.Background(), s, nil, Sampling{}); !errors.Is(err, ErrEmptyPrompt) {
+		t.Errorf("empty prompt: %v", err)
+	}
+}
