@@ -208,6 +208,12 @@ void kw_slot_wipe(kw_slot *s) {
 	llama_memory_clear(llama_get_memory(s->ctx), true);
 	kw_batch_wipe(s);
 	explicit_bzero(s->cand, (size_t)s->n_vocab * sizeof *s->cand);
+	// The last output's logits say much about the last token: zero them too
+	// (the output buffer always holds at least one row).
+	float *logits = llama_get_logits(s->ctx);
+	if (logits != NULL) {
+		explicit_bzero(logits, (size_t)s->n_vocab * sizeof *logits);
+	}
 }
 
 bool kw_slot_trim(kw_slot *s, int32_t p0) {
