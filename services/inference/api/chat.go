@@ -151,8 +151,13 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request, eng Engine) {
 	}
 	reply := make([]byte, 0, 1024)
 	defer func() { scrub.Bytes(reply) }()
+	// The whole reply is kept only where it is needed: for the session's
+	// buffer and for a non-streamed answer.
+	keep := t.sess != nil || sse == nil
 	emit := func(piece []byte) error {
-		reply = appendWiping(reply, piece)
+		if keep {
+			reply = appendWiping(reply, piece)
+		}
 		if sse != nil {
 			return sse.content(piece)
 		}
