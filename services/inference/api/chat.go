@@ -310,7 +310,11 @@ func (t *chatTurn) writeAnswer(w http.ResponseWriter, reply []byte, finish strin
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)
-	w.Write(b)
+	if _, err := w.Write(b); err != nil {
+		return
+	}
+	// Trailing whitespace overwrites net/http's buffers, which held the reply.
+	writePadding(w, padPiece)
 }
 
 func (t *chatTurn) buildAnswer(reply []byte, finish string, res Result) []byte {

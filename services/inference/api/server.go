@@ -198,7 +198,7 @@ func (s *Server) Serve(ln net.Listener) error {
 	defer cancel()
 	go s.sessions.RunReaper(ctx, s.cfg.IdleTimeout, reapInterval(s.cfg.IdleTimeout))
 	s.log.Info("listening", "addr", ap.String())
-	err = srv.Serve(ln)
+	err = srv.Serve(wipingListener{ln})
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil
 	}

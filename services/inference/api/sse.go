@@ -86,7 +86,13 @@ func (s *sseWriter) finish(reason string, res Result) error {
 	s.buf = appendEscaped(s.buf, []byte(reason))
 	s.buf = append(s.buf, `"}],"usage":`...)
 	s.buf = appendUsage(s.buf, res)
-	s.buf = append(s.buf, "}\n\ndata: [DONE]\n\n"...)
+	s.buf = append(s.buf, "}\n\n"...)
+	if err := s.send(); err != nil {
+		return err
+	}
+	// Comment lines overwrite net/http's buffers, which held the reply.
+	writePadding(s.w, ssePadPiece)
+	s.buf = append(s.buf[:0], "data: [DONE]\n\n"...)
 	return s.send()
 }
 
