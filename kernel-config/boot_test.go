@@ -233,7 +233,7 @@ func TestBootOnlyLoopback(t *testing.T) {
 		key, want, why string
 	}{
 		{"links", "lo", "the only network link is loopback"},
-		{"virtio-net", "present,driver=none", "a virtio network card is attached and nothing drives it"},
+		{"virtio-net", "pci=virtio-pci,virtio=none", "a virtio network card is attached and no network driver claims it"},
 		{"lockdown", "none integrity [confidentiality]", "lockdown in confidentiality mode"},
 		{"memfd_secret", "ok", "memfd_secret works (SECRETMEM, secretmem.enable=1)"},
 		{"netns", "ok", "network namespaces for the services"},

@@ -6,19 +6,32 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
-// baseConfig is a final .config made from kwyre.config: the built kernel's,
-// or check.sh's scratch one.
+// baseConfig is a final .config made from the current kwyre.config: the
+// newer of the built kernel's and check.sh's scratch one.
 func baseConfig(t *testing.T) string {
 	t.Helper()
-	for _, p := range []string{"../build/kernel-check-obj/.config", "../build/vmlinuz-kwyre.config"} {
-		if b, err := os.ReadFile(p); err == nil {
-			return string(b)
+	frag, err := os.Stat("kwyre.config")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var newest string
+	var newestTime time.Time
+	for _, p := range []string{"../build/vmlinuz-kwyre.config", "../build/kernel-check-obj/.config"} {
+		if st, err := os.Stat(p); err == nil && st.ModTime().After(newestTime) {
+			newest, newestTime = p, st.ModTime()
 		}
 	}
-	t.Skip("no final .config yet: run make kernel-check")
-	return ""
+	if newest == "" || newestTime.Before(frag.ModTime()) {
+		t.Skip("no final .config newer than kwyre.config: run make kernel-check")
+	}
+	b, err := os.ReadFile(newest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
 
 // TestCheckScript runs check.sh on edited copies of a real final .config.

@@ -54,26 +54,43 @@ func links() string {
 	return strings.Join(names, ",")
 }
 
-// virtioNet says whether a virtio network PCI function is present, so the
-// test knows a card was there for a driver to claim.
+// virtioNet describes the virtio network card, so the test knows one was
+// there for a driver to claim: the PCI function (bound to the virtio-pci
+// transport) and the virtio device on it (type 1 = network), whose driver
+// would be virtio_net.
 func virtioNet() string {
 	devs, err := filepath.Glob("/sys/bus/pci/devices/*")
 	if err != nil {
 		return "error: " + err.Error()
 	}
+	pci := ""
 	for _, d := range devs {
 		vendor, _ := os.ReadFile(filepath.Join(d, "vendor"))
 		device, _ := os.ReadFile(filepath.Join(d, "device"))
 		v, id := strings.TrimSpace(string(vendor)), strings.TrimSpace(string(device))
 		if v == "0x1af4" && (id == "0x1000" || id == "0x1041") {
-			driver := "none"
-			if target, err := os.Readlink(filepath.Join(d, "driver")); err == nil {
-				driver = filepath.Base(target)
-			}
-			return "present,driver=" + driver
+			pci = driverOf(d)
 		}
 	}
-	return "absent"
+	if pci == "" {
+		return "absent"
+	}
+	vdevs, _ := filepath.Glob("/sys/bus/virtio/devices/*")
+	for _, d := range vdevs {
+		kind, _ := os.ReadFile(filepath.Join(d, "device"))
+		if strings.TrimSpace(string(kind)) == "0x0001" {
+			return "pci=" + pci + ",virtio=" + driverOf(d)
+		}
+	}
+	return "pci=" + pci + ",virtio=absent"
+}
+
+func driverOf(sysdir string) string {
+	target, err := os.Readlink(filepath.Join(sysdir, "driver"))
+	if err != nil {
+		return "none"
+	}
+	return filepath.Base(target)
 }
 
 func errname(err error) string {
