@@ -101,18 +101,22 @@ func writeInitramfs(path string, init []byte, modules map[string][]byte) error {
 
 // boot runs QEMU (TCG) with a virtio network card attached and returns the
 // serial console output once the guest powers off.
-func boot(t testing.TB, kernel, initrd string) (string, time.Duration) {
+func boot(t testing.TB, kernel, initrd string, extra ...string) (string, time.Duration) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "qemu-system-x86_64",
-		"-accel", "tcg", "-m", "512", "-nodefaults", "-display", "none",
+	args := []string{
+		"-accel", "tcg", "-m", "512", "-display", "none",
 		"-no-reboot", "-serial", "stdio",
 		"-kernel", kernel, "-initrd", initrd,
 		"-append", "console=ttyS0 panic=-1",
 		// A card for a driver to claim; restrict=on keeps it off the host's network.
 		"-nic", "user,model=virtio-net-pci,restrict=on",
-	)
+	}
+	if len(extra) == 0 {
+		args = append(args, "-nodefaults")
+	}
+	cmd := exec.CommandContext(ctx, "qemu-system-x86_64", append(args, extra...)...)
 	var out bytes.Buffer
 	cmd.Stdout = &out
 	cmd.Stderr = &out
@@ -275,6 +279,53 @@ func TestBootModuleSignatures(t *testing.T) {
 	}
 	if !strings.Contains(booted.console, "kwyre_hello: loaded") {
 		t.Errorf("the signed module did not announce itself; console:\n%s", booted.console)
+	}
+}
+
+// TestBootUEFI boots through OVMF on a q35 machine: the EFI stub, the EFI
+// framebuffer with fbcon, and AHCI (q35's own controller) on the way.
+func TestBootUEFI(t *testing.T) {
+	kernel := kernelPath(t)
+	const code = "/usr/share/OVMF/OVMF_CODE_4M.fd"
+	if _, err := os.Stat(code); err != nil {
+		t.Skip("no OVMF: " + err.Error())
+	}
+	if _, err := exec.LookPath("qemu-system-x86_64"); err != nil {
+		t.Skip("qemu-system-x86_64 is not installed")
+	}
+	dir := t.TempDir()
+	vars, err := os.ReadFile("/usr/share/OVMF/OVMF_VARS_4M.fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	varsCopy := filepath.Join(dir, "vars.fd")
+	if err := os.WriteFile(varsCopy, vars, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	initrd := filepath.Join(dir, "initramfs.cpio.zst")
+	if err := writeInitramfs(initrd, buildInit(t, dir), nil); err != nil {
+		t.Fatalf("initramfs: %v", err)
+	}
+	console, took := boot(t, kernel, initrd, "-machine", "q35", "-vga", "std",
+		"-drive", "if=pflash,format=raw,readonly=on,file="+code,
+		"-drive", "if=pflash,format=raw,file="+varsCopy)
+	t.Logf("UEFI boot to power-off under TCG: %v", took.Round(time.Millisecond))
+	got := parseReport(console)
+	if got["done"] != "yes" || got["links"] != "lo" {
+		t.Errorf("done = %q, links = %q; want yes, lo", got["done"], got["links"])
+	}
+	for _, want := range []string{
+		"EFI stub: Loaded initrd",
+		"fb0: EFI VGA frame buffer device",
+		"Console: switching to colour frame buffer device",
+		"ahci",
+	} {
+		if !strings.Contains(console, want) {
+			t.Errorf("console lacks %q", want)
+		}
+	}
+	if t.Failed() {
+		t.Logf("console:\n%s", console)
 	}
 }
 
