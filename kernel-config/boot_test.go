@@ -21,6 +21,9 @@ import (
 // kernelPath is the kernel under test: $KWYRE_KERNEL, or what build.sh made.
 func kernelPath(t *testing.T) string {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("boots QEMU: not in -short mode")
+	}
 	if p := os.Getenv("KWYRE_KERNEL"); p != "" {
 		return p
 	}
