@@ -10,6 +10,24 @@ import (
 	"time"
 )
 
+var (
+	linkReportRE = regexp.MustCompile(`kwyre-init: \[link\] eth0 (appeared; kept down|came up; forced down)`)
+	linksRE      = regexp.MustCompile(`kwyre-init: \[ok\] links \([^)]*\): root namespace: ([^;\n]*); services' namespace: ([^\n]*)`)
+)
+
+// waitOutput returns the console output once re matches anywhere in it,
+// or as it is after timeout.
+func waitOutput(vm *VM, re *regexp.Regexp, timeout time.Duration) string {
+	deadline := time.Now().Add(timeout)
+	for {
+		out := vm.Output()
+		if re.MatchString(out) || time.Now().After(deadline) || vm.Exited() {
+			return out
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 // freePort returns a loopback TCP port nobody listens on right now.
 func freePort(t *testing.T) int {
 	t.Helper()
@@ -37,8 +55,20 @@ func TestNICForcedDown(t *testing.T) {
 		t.Fatalf("boot: %v", err)
 	}
 	t.Logf("boot to ready with NIC and model partition: %.1fs", vm.Since().Seconds())
-	if !regexp.MustCompile(`(?i)(down[^\n]*eth0|eth0[^\n]*down)`).MatchString(vm.Output()) {
-		t.Errorf("init did not report forcing eth0 down")
+	// init reports each link once as it appears, and after the services
+	// start lists the links the kernel has in both namespaces. A missing
+	// report with a ready guest has meant a stale bin/ (run make build).
+	console := waitOutput(vm, linksRE, 30*time.Second)
+	if !linkReportRE.MatchString(console) {
+		t.Errorf("init did not report eth0 (want a line matching %q; is bin/kwyre-init current?)", linkReportRE)
+	}
+	if m := linksRE.FindStringSubmatch(console); m == nil {
+		t.Errorf("init did not list the links (want a line matching %q)", linksRE)
+	} else {
+		t.Logf("links in the guest: root namespace: %s; services' namespace: %s", m[1], m[2])
+		if m[1] != "lo up, eth0 down" || m[2] != "lo up" {
+			t.Errorf("links: root namespace %q, services' namespace %q; want \"lo up, eth0 down\" and \"lo up\"", m[1], m[2])
+		}
 	}
 
 	client := &http.Client{Timeout: 10 * time.Second}

@@ -28,6 +28,8 @@ const (
 	cmdlinePath   = "/proc/cmdline"
 	partitionWait = 15 * time.Second
 	stopGrace     = 5 * time.Second
+	linkTries     = 10 // a link seen up is looked at again, linkWait apart
+	linkWait      = 100 * time.Millisecond
 )
 
 // appliance is the state init builds up while it boots.

@@ -40,6 +40,7 @@ func (a *appliance) bootSteps() []steps.Step {
 		{Name: "verify manifest", Run: a.verifyManifest},
 		{Name: "write api keys", Run: a.writeKeys},
 		{Name: "start services", Run: a.startServices},
+		{Name: "links", Run: a.checkLinks},
 	}
 }
 
@@ -152,6 +153,36 @@ func (a *appliance) linkForced(where string) func(netguard.Forced) {
 			fmt.Fprintf(a.out, "kwyre-init: %v\n", err)
 		}
 	}
+}
+
+// checkLinks lists the links the kernel reports, once the modules (and
+// with them any NIC) are loaded and the services run: on the console, the
+// proof that only lo is up. A link the guard cannot hold down fails the
+// boot (the services are stopped).
+func (a *appliance) checkLinks() (string, error) {
+	h, err := netlink.NewHandle(unix.NETLINK_ROUTE)
+	if err != nil {
+		return "", fmt.Errorf("netlink: %w", err)
+	}
+	defer h.Close()
+	root, err := netguard.CheckLoopbackOnly(h, linkTries, linkWait)
+	if err != nil {
+		return "", fmt.Errorf("root namespace: %w", err)
+	}
+	note := "root namespace: " + netguard.Describe(root)
+	if a.netnsFD < 0 {
+		return note, nil
+	}
+	sh, err := netlink.NewHandleAt(netns.NsHandle(a.netnsFD), unix.NETLINK_ROUTE)
+	if err != nil {
+		return "", fmt.Errorf("netlink in the services' namespace: %w", err)
+	}
+	defer sh.Close()
+	svc, err := netguard.CheckLoopbackOnly(sh, linkTries, linkWait)
+	if err != nil {
+		return "", fmt.Errorf("services' namespace: %w", err)
+	}
+	return note + "; services' namespace: " + netguard.Describe(svc), nil
 }
 
 func (a *appliance) loadModules() (string, error) {

@@ -361,6 +361,7 @@ func TestQEMUBootAndPowerButton(t *testing.T) {
 		`^kwyre-init: \[ok\] load kernel modules \(.*\): 2 loaded`,
 		`^kwyre-init: \[ok\] verify manifest \(.*\): 5 files`,
 		`^kwyre-init: \[ok\] start services \(.*\): console-serial \(pid \d+\), inference \(pid \d+\), watchdog \(pid \d+\)`,
+		`^kwyre-init: \[ok\] links \(.*\): root namespace: lo up; services' namespace: lo up$`,
 	} {
 		v.waitLine(t, re, 10*time.Second)
 	}
@@ -463,6 +464,7 @@ func TestQEMUModelPartition(t *testing.T) {
 	v.waitLine(t, `^kwyre-init: appliance ready`, bootTimeout)
 	v.waitLine(t, `^kwyre-init: \[ok\] load kernel modules \(.*\): 12 loaded`, 5*time.Second)
 	v.waitLine(t, `^kwyre-init: \[link\] eth0 appeared; kept down`, 5*time.Second)
+	v.waitLine(t, `^kwyre-init: \[ok\] links \(.*\): root namespace: lo up, eth0 down; services' namespace: lo up$`, 5*time.Second)
 	v.waitLine(t, `^watchdog: testsvc watchdog: /run/kwyre/links.json: \[\{"name":"eth0","at":"[0-9T:.Z-]+"\}\] \(<nil>\)`, time.Minute)
 	v.waitLine(t, `^kwyre-init: \[ok\] mount model partition \(.*\): /dev/vda1 \(squashfs\) read-only at /model`, 5*time.Second)
 	v.waitLine(t, `^kwyre-init: \[ok\] verify manifest \(.*\): 16 files`, 5*time.Second)
