@@ -62,6 +62,7 @@ type Options struct {
 	Threshold      int64    // auto: models larger than this go to a partition
 	Cmdline        string   // appended to BaseCmdline
 	ExtraModules   []string // loaded after the others (tests: virtio_net)
+	GPU            GPU      // the CUDA backend and NVIDIA driver; GPU.Dir "" = CPU-only image
 	Tamper         []string // "path[@offset]": flip a byte after the manifest is made (tests only)
 	Version        string   // .osrel VERSION_ID
 	Out            string   // output folder
@@ -77,6 +78,8 @@ type Result struct {
 	ImageSHA256            string
 	ModelOnPartition       bool
 	Modules                []string
+	GPULibraries           int    // files under BackendDir plus the libraries staged for them
+	GPUDriver              string // NVIDIA driver release ("" when unknown or CPU-only)
 	ManifestFiles          int
 	Seconds                float64
 }
@@ -175,7 +178,18 @@ func Build(o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	stage("programs: %d, shared libraries: %d paths", len(bins), len(libs))
+	var gpu *gpuStaged
+	if o.GPU.Dir != "" {
+		if gpu, err = stageGPU(tree, o.GPU); err != nil {
+			return nil, err
+		}
+		res.GPULibraries = len(gpu.Backend) + len(gpu.Libs)
+		res.GPUDriver = gpu.DriverVersion
+		stage("programs: %d, shared libraries: %d paths; GPU: backend %s (%d files), %d libraries, driver %s",
+			len(bins), len(libs), BackendDir, len(gpu.Backend), len(gpu.Libs), orUnknown(gpu.DriverVersion))
+	} else {
+		stage("programs: %d, shared libraries: %d paths", len(bins), len(libs))
+	}
 
 	// 3. Kernel modules.
 	version := o.KernelVersion
@@ -191,11 +205,17 @@ func Build(o Options) (*Result, error) {
 		want = append(want, StorageModules...)
 		want = append(want, o.ModelFS)
 	}
-	want = append(want, o.ExtraModules...)
 	mt, err := kmod.Open(o.ModulesDir)
 	if err != nil {
 		return nil, err
 	}
+	if gpu != nil {
+		if err := checkNvidiaModules(mt, version, o.GPU, gpu.DriverVersion); err != nil {
+			return nil, err
+		}
+		want = append(want, NvidiaModules...)
+	}
+	want = append(want, o.ExtraModules...)
 	mods, err := mt.Resolve(want)
 	if err != nil {
 		return nil, err
@@ -217,6 +237,11 @@ func Build(o Options) (*Result, error) {
 		Modules:  res.Modules,
 		Manifest: ManifestPath,
 		Services: Services(),
+	}
+	if gpu != nil {
+		inf := cfg.Service("inference")
+		inf.Args = append(inf.Args, "-backend-dir", BackendDir)
+		inf.Env = append(inf.Env, "LD_LIBRARY_PATH="+gpu.LibraryPath)
 	}
 	if res.ModelOnPartition {
 		cfg.ModelPartition = disk.ModelPartitionName
@@ -324,6 +349,13 @@ func Build(o Options) (*Result, error) {
 	stage("disk: %s (%s)", res.Image, human(res.ImageSize))
 	res.Seconds = time.Since(start).Seconds()
 	return res, nil
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "(release unknown)"
+	}
+	return s
 }
 
 func moduleNames(ms []kmod.Module) string {

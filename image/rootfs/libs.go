@@ -18,28 +18,40 @@ func (t *Tree) AddLibraries(binaries ...string) ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list shared libraries: %w", err)
 	}
+	if err := t.StageLibraries(libs); err != nil {
+		return nil, err
+	}
 	sort.Strings(libs)
-	for _, lib := range libs {
+	return libs, nil
+}
+
+// StageLibraries stages host files at their own paths: symlinks as
+// symlinks with the same target, regular files as copies (mode at most
+// 0755). The caller lists the symlinks' targets too.
+func (t *Tree) StageLibraries(libs []string) error {
+	sorted := append([]string(nil), libs...)
+	sort.Strings(sorted)
+	for _, lib := range sorted {
 		st, err := os.Lstat(lib)
 		if err != nil {
-			return nil, fmt.Errorf("shared library %s: %w", lib, err)
+			return fmt.Errorf("shared library %s: %w", lib, err)
 		}
 		switch {
 		case st.Mode()&os.ModeSymlink != 0:
 			target, err := os.Readlink(lib)
 			if err != nil {
-				return nil, fmt.Errorf("shared library %s: %w", lib, err)
+				return fmt.Errorf("shared library %s: %w", lib, err)
 			}
 			if err := t.Symlink(target, lib); err != nil {
-				return nil, err
+				return err
 			}
 		case st.Mode().IsRegular():
 			if err := t.CopyFile(lib, lib, st.Mode().Perm()&0o755); err != nil {
-				return nil, err
+				return err
 			}
 		default:
-			return nil, fmt.Errorf("shared library %s: not a file or symlink", lib)
+			return fmt.Errorf("shared library %s: not a file or symlink", lib)
 		}
 	}
-	return libs, nil
+	return nil
 }

@@ -3,12 +3,14 @@
 // GPT disk that `dd` turns into a bootable USB stick.
 //
 //	kwyre-image -out build [-model FILE] [-model-partition auto|always|never]
+//	            [-gpu-dir build/gpu [-cuda-lib-path DIRS] [-nvidia-lib-dir DIR]]
 package main
 
 import (
 	"flag"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/kwyre/kwyre/image/builder"
@@ -42,6 +44,10 @@ func main() {
 	flag.StringVar(&o.Cmdline, "cmdline", "", "extra kernel command-line arguments")
 	flag.Var(&extra, "extra-modules", "comma-separated extra kernel modules to load (e.g. virtio_net for the NIC test)")
 	flag.Var(&tamper, "tamper", "TESTS ONLY: PATH[@OFFSET] inside the image whose byte is flipped after the manifest is made")
+	var cudaPath string
+	flag.StringVar(&o.GPU.Dir, "gpu-dir", "", "GPU image: folder holding lib/ollama/libggml-cuda.so and libggml-base.so* (make cuda writes build/gpu)")
+	flag.StringVar(&cudaPath, "cuda-lib-path", defaultCUDALibPath(), "GPU image: colon-separated folders holding the CUDA runtime libraries the backend needs")
+	flag.StringVar(&o.GPU.DriverDir, "nvidia-lib-dir", "", "GPU image: folder holding the NVIDIA driver's libcuda.so.1 and libnvidia-ml.so.1 (default: ldconfig -p)")
 	flag.StringVar(&o.Version, "version", "0.1", "version recorded in the UKI's .osrel")
 	flag.StringVar(&o.Out, "out", "build", "output folder")
 	flag.BoolVar(&o.Keep, "keep", false, "keep the staging tree and intermediate files in OUT/work")
@@ -52,6 +58,11 @@ func main() {
 		os.Exit(2)
 	}
 	o.ExtraModules, o.Tamper = extra, tamper
+	for _, d := range strings.Split(cudaPath, ":") {
+		if d != "" {
+			o.GPU.LibPath = append(o.GPU.LibPath, d)
+		}
+	}
 	o.Log = os.Stdout
 	res, err := builder.Build(o)
 	if err != nil {
@@ -67,6 +78,27 @@ func main() {
 	fmt.Printf("  initramfs      %12d bytes  %s\n", res.InitramfsSize, res.Initramfs)
 	fmt.Printf("  UKI            %12d bytes  %s\n", res.EFISize, res.EFI)
 	fmt.Printf("  disk image     %12d bytes  %s\n", res.ImageSize, res.Image)
+	if o.GPU.Dir != "" {
+		fmt.Printf("  GPU            %12d files  backend %s, NVIDIA driver %s\n", res.GPULibraries, builder.BackendDir, res.GPUDriver)
+	}
 	fmt.Printf("  manifest       %12d files\n", res.ManifestFiles)
 	fmt.Printf("  sha256(kwyre.img) %s\n", res.ImageSHA256)
+}
+
+// defaultCUDALibPath lists the CUDA toolkit's library folders that exist:
+// $CUDA_HOME's, then /usr/local/cuda's.
+func defaultCUDALibPath() string {
+	var dirs []string
+	for _, root := range []string{os.Getenv("CUDA_HOME"), "/usr/local/cuda"} {
+		if root == "" {
+			continue
+		}
+		for _, sub := range []string{"lib64", "targets/x86_64-linux/lib"} {
+			d := filepath.Join(root, sub)
+			if st, err := os.Stat(d); err == nil && st.IsDir() {
+				dirs = append(dirs, d)
+			}
+		}
+	}
+	return strings.Join(dirs, ":")
 }
