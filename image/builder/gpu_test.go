@@ -332,3 +332,25 @@ func TestParseLdconfig(t *testing.T) {
 		}
 	}
 }
+
+// The signature check must hold for the kernel's own signed modules.
+func TestDebianModulesAreSigned(t *testing.T) {
+	deb := "../../build/debian-kernel/modules"
+	mt, err := kmod.Open(deb)
+	if err != nil {
+		t.Skip(err)
+	}
+	for _, name := range []string{"evdev", "virtio_net"} {
+		m, err := mt.Module(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, err := kmod.ReadModule(filepath.Join(deb, m.Path))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.HasSuffix(data, moduleSigMarker) {
+			t.Errorf("%s: Debian's signed module lacks the signature marker", m.Path)
+		}
+	}
+}
