@@ -54,7 +54,7 @@ check:
 
 # Tests that run a built program take it from bin/ instead of building it again.
 test-unit: build
-	KWYRE_INFERENCE_BIN=$(abspath $(BIN))/kwyre-inference $(GO) test -count=1 -timeout 60m ./...
+	KWYRE_INFERENCE_BIN=$(abspath $(BIN))/kwyre-inference KWYRE_REQUIRE_KERNEL=1 $(GO) test -count=1 -timeout 60m ./...
 
 test-race:
 	$(GO) test -race -short -count=1 ./...
@@ -80,7 +80,7 @@ cuda:
 bench: build
 	@./qa/bench.sh
 
-test: deps build test-unit test-vm
+test: deps build kernel-check kernel test-unit test-vm
 
 clean:
 	rm -rf $(BIN) $(BUILD)/*.img $(BUILD)/*.efi $(BUILD)/*.cpio* $(BUILD)/work $(BUILD)/demo.gguf

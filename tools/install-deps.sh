@@ -13,7 +13,7 @@ pkgs=(
   nlohmann-json3-dev libstb-dev
   qemu-system-x86 ovmf systemd-boot-efi binutils mtools dosfstools erofs-utils squashfs-tools
   sbsigntool
-  linux-source-6.1 bc bison flex libelf-dev libssl-dev kmod dwarves
+  linux-source-6.1 bc bison flex libelf-dev libssl-dev openssl kmod dwarves
   strace gdb iproute2 tmux
 )
 
