@@ -30,6 +30,6 @@ cmake -S "$work/src" -B "$work/build" "${gen[@]}" \
 cmake --build "$work/build" --target ggml-cuda -j "$(nproc)" >"$work/build.log" 2>&1 || {
   tail -40 "$work/build.log" >&2; exit 1; }
 mkdir -p "$out/lib/ollama"
-cp "$work"/build/lib/ollama/libggml-cuda.so "$work"/build/lib/ollama/libggml-base.so* "$out/lib/ollama/"
+cp -P "$work"/build/lib/ollama/libggml-cuda.so "$work"/build/lib/ollama/libggml-base.so* "$out/lib/ollama/"
 echo "build-cuda: archs $archs, $(( $(date +%s) - start )) s → $out/lib/ollama"
 ls -l "$out/lib/ollama"

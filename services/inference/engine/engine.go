@@ -267,16 +267,21 @@ func (e *Engine) anyBusy() bool {
 }
 
 func (e *Engine) free() {
+	// On a GPU backend, llama_free crashes in the vendored llama.cpp: ~llama_context
+	// frees its backends before ggml_backend_sched_free calls into them (measured on
+	// CUDA, H100). There the contexts and the model stay until the process exits; every
+	// KV buffer has been zeroed by then.
+	keep := e.info.Backend != "" && e.info.Backend != "CPU"
 	for _, s := range e.slots {
-		s.free()
+		s.free(keep)
 	}
 	e.slots = nil
 	if e.tmpl != nil && e.tmplOwned {
 		C.free(unsafe.Pointer(e.tmpl))
 	}
 	e.tmpl = nil
-	if e.model != nil {
+	if e.model != nil && !keep {
 		C.llama_model_free(e.model)
-		e.model = nil
 	}
+	e.model = nil
 }

@@ -166,7 +166,7 @@ kw_slot *kw_slot_new(struct llama_model *m, uint32_t n_ctx, uint32_t n_batch, in
 	s->batch = llama_batch_init(s->n_batch, 0, 1);
 	s->cand = calloc((size_t)s->n_vocab, sizeof *s->cand);
 	if (s->cand == NULL || s->batch.token == NULL) {
-		kw_slot_free(s);
+		kw_slot_free(s, false);
 		return NULL;
 	}
 	return s;
@@ -178,14 +178,17 @@ static void kw_batch_wipe(kw_slot *s) {
 	s->batch.n_tokens = 0;
 }
 
-void kw_slot_free(kw_slot *s) {
+void kw_slot_free(kw_slot *s, bool keep_ctx) {
 	if (s == NULL) {
 		return;
 	}
 	if (s->smpl != NULL) {
 		llama_sampler_free(s->smpl);
 	}
-	if (s->ctx != NULL) {
+	if (s->ctx != NULL && keep_ctx) {
+		// The KV data is zeroed; the context itself is left to process exit.
+		llama_memory_clear(llama_get_memory(s->ctx), true);
+	} else if (s->ctx != NULL) {
 		llama_memory_clear(llama_get_memory(s->ctx), true);
 		// ggml_backend_sched_free (ollama's patch 0020) reads the context's
 		// backends after ~llama_context has freed them; perturbed free

@@ -33,7 +33,7 @@ int32_t kw_meta(const struct llama_model *m, const char *key, char *buf, size_t 
 int32_t kw_gpu_devices(char *name, size_t len);
 
 kw_slot *kw_slot_new(struct llama_model *m, uint32_t n_ctx, uint32_t n_batch, int32_t threads);
-void kw_slot_free(kw_slot *s);
+void kw_slot_free(kw_slot *s, bool keep_ctx);
 void kw_slot_wipe(kw_slot *s);
 bool kw_slot_trim(kw_slot *s, int32_t p0);
 size_t kw_slot_state_size(kw_slot *s);

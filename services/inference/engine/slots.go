@@ -42,12 +42,12 @@ func newSlot(e *Engine, nctx, batch, threads int) (*Slot, error) {
 	return &Slot{e: e, c: c, cached: make([]int32, 0, n), hold: make([]byte, 0, 1024)}, nil
 }
 
-func (s *Slot) free() {
+func (s *Slot) free(keepCtx bool) {
 	if s.c == nil {
 		return
 	}
 	s.wipeLocal()
-	C.kw_slot_free(s.c)
+	C.kw_slot_free(s.c, C.bool(keepCtx))
 	s.c = nil
 }
 
