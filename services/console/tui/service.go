@@ -26,9 +26,9 @@ type sessionMsg struct {
 	gen int
 }
 
-// checkHealth asks /health after delay.
-func (m *Model) checkHealth(delay time.Duration) tea.Cmd {
-	c, ctx := m.opt.Client, m.ctx
+// after runs call after delay with a 5 s deadline, unless the model is closing.
+func (m *Model) after(delay time.Duration, call func(context.Context) tea.Msg) tea.Cmd {
+	ctx := m.ctx
 	return func() tea.Msg {
 		if delay > 0 {
 			select {
@@ -37,28 +37,28 @@ func (m *Model) checkHealth(delay time.Duration) tea.Cmd {
 				return nil
 			}
 		}
-		hctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		defer cancel()
-		h, err := c.Health(hctx)
-		return healthMsg{h, err}
+		return call(cctx)
 	}
 }
 
+// checkHealth asks /health after delay.
+func (m *Model) checkHealth(delay time.Duration) tea.Cmd {
+	c := m.opt.Client
+	return m.after(delay, func(ctx context.Context) tea.Msg {
+		h, err := c.Health(ctx)
+		return healthMsg{h, err}
+	})
+}
+
+// fetchAudit asks /audit after delay.
 func (m *Model) fetchAudit(delay time.Duration) tea.Cmd {
-	c, ctx := m.opt.Client, m.ctx
-	return func() tea.Msg {
-		if delay > 0 {
-			select {
-			case <-time.After(delay):
-			case <-ctx.Done():
-				return nil
-			}
-		}
-		actx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		defer cancel()
-		a, err := c.Audit(actx)
+	c := m.opt.Client
+	return m.after(delay, func(ctx context.Context) tea.Msg {
+		a, err := c.Audit(ctx)
 		return auditMsg{a, err}
-	}
+	})
 }
 
 func (m *Model) onHealth(msg healthMsg) tea.Cmd {
