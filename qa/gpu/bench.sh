@@ -8,36 +8,14 @@ stage=$(cd "${1:-build/gpu-stage}" && pwd)
 results=${2:-${OUT:-/tmp/kwyre-gpu-results}}
 work=${KWYRE_GPU_WORK:-$PWD/build/gpu-work}
 models=${MODELS:-8b-q4_0 8b-q4_k_m 1b-q4_k_m}
-mkdir -p "$work/bin" "$work/models" "$results"
-for b in "$stage"/bin/*; do
-  case $b in
-    *.gz) gunzip -c "$b" >"$work/bin/$(basename "$b" .gz)" ;;
-    *) cp "$b" "$work/bin/" ;;
-  esac
-done
-chmod +x "$work"/bin/*
-nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$results/gpu.txt"
-
-if [ ! -f "$work/lib/ollama/libggml-cuda.so" ]; then
-  CUDA_ARCHS=${CUDA_ARCHS:-90} CUDA_WORK="$work/cuda" "$stage/build-cuda.sh" "$stage/src" "$work" 2>&1 | tail -3
-fi
+. "$stage/prepare.sh"
 
 key="$work/api-key"
 head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$key"
 chmod 600 "$key"
 
 for m in $models; do
-  case $m in
-    8b-*) preset=llama3-8b ;;
-    1b-*) preset=llama3.2-1b ;;
-  esac
-  typ=${m#*-}
-  gguf="$work/models/$m.gguf"
-  if [ ! -f "$gguf" ]; then
-    s=$SECONDS
-    "$work/bin/kwyre-testmodel" -preset "$preset" -type "$typ" -seed 1 -o "$gguf"
-    echo "$m: generated $(du -h "$gguf" | cut -f1) in $((SECONDS - s)) s"
-  fi
+  gguf=$(model "$m")
   out="$results/$m.jsonl"
   "$work/bin/enginebench" -model "$gguf" -backend-dir "$work/lib/ollama" 2>"$results/$m.engine.log" | tee "$out"
   "$work/bin/kwyre-inference" -model "$gguf" -backend-dir "$work/lib/ollama" -gpu-layers auto \

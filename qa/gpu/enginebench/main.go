@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/kwyre/kwyre/services/inference/engine"
 	"github.com/kwyre/kwyre/services/inference/gpu"
@@ -32,6 +33,9 @@ func main() {
 	runs := flag.Int("runs", 3, "measured runs (after one warm-up)")
 	promptLen := flag.Int("prompt", 512, "prompt tokens")
 	threads := flag.Int("threads", 0, "CPU threads (0 = the engine's default)")
+	fa := flag.String("fa", "auto", "flash attention: auto, on or off")
+	profile := flag.Bool("profile", false, "also split single-token decode time into llama_decode, waiting and sampling")
+	kvCheck := flag.Bool("kv-check", false, "read the KV cache back from the device after a generation and after a wipe")
 	flag.Parse()
 
 	probe := gpu.Open("")
@@ -44,7 +48,7 @@ func main() {
 	}
 
 	e, err := engine.Load(engine.Config{ModelPath: *model, GPULayers: *layers, Slots: 1,
-		ContextSize: 2048, BackendDir: *backend, Threads: *threads}, nil)
+		ContextSize: 2048, BackendDir: *backend, Threads: *threads, FlashAttention: *fa, KVProbe: *kvCheck}, nil)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "enginebench:", err)
 		os.Exit(1)
@@ -93,4 +97,70 @@ func main() {
 	}
 	emit("engine", "threads", *threads, "prompt_tokens", promptToks, "prompt_tokens_per_s", ppSum/float64(n),
 		"completion_tokens", genToks, "tokens_per_s", tgSum/float64(n))
+
+	if *profile {
+		profileDecode(e, prompt, *gen)
+	}
+	if *kvCheck {
+		checkKV(e, prompt, *gen)
+	}
+}
+
+// profileDecode splits llama-bench-style single-token steps (from an empty
+// cache, as tg128 runs) into time in llama_decode, waiting for the device
+// and sampling: raw feeds the same token and never reads the logits, as
+// llama-bench does; sampled takes the argmax each step, as a chat does.
+func profileDecode(e *engine.Engine, prompt []int32, n int) {
+	for _, sample := range []bool{false, true, false, true} {
+		s, err := e.Acquire(context.Background(), "")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "enginebench:", err)
+			os.Exit(1)
+		}
+		p, err := s.ProfileDecode(prompt[0], n, sample)
+		s.Release()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "enginebench: profile:", err)
+			os.Exit(1)
+		}
+		per := func(d time.Duration) float64 { return d.Seconds() * 1e6 / float64(p.Tokens) }
+		total := p.Decode + p.Wait + p.Sample
+		emit("profile", "sampled", sample, "tokens", p.Tokens,
+			"tokens_per_s", float64(p.Tokens)/total.Seconds(),
+			"decode_us", per(p.Decode), "wait_us", per(p.Wait), "sample_us", per(p.Sample))
+	}
+}
+
+// checkKV shows that a wipe zeroes the KV data where it lives: read back
+// after a generation (non-zero) and after the wipe (must be all zero).
+func checkKV(e *engine.Engine, prompt []int32, n int) {
+	s, err := e.Acquire(context.Background(), "kv-check")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "enginebench:", err)
+		os.Exit(1)
+	}
+	defer s.Release()
+	if _, err := s.Generate(context.Background(), prompt, engine.Sampling{MaxTokens: n},
+		func([]byte) error { return nil }); err != nil {
+		fmt.Fprintln(os.Stderr, "enginebench: kv-check:", err)
+		os.Exit(1)
+	}
+	before, total, err := s.KVNonZero()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "enginebench: kv-check:", err)
+		os.Exit(1)
+	}
+	cells := s.KVCells()
+	s.Wipe()
+	after, _, err := s.KVNonZero()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "enginebench: kv-check:", err)
+		os.Exit(1)
+	}
+	emit("kv_check", "kv_bytes", total, "cells_before_wipe", cells, "nonzero_bytes_before_wipe", before,
+		"nonzero_bytes_after_wipe", after, "cells_after_wipe", s.KVCells())
+	if after != 0 {
+		fmt.Fprintf(os.Stderr, "enginebench: kv-check: %d KV bytes still non-zero after the wipe\n", after)
+		os.Exit(1)
+	}
 }

@@ -34,8 +34,27 @@ type Config struct {
 	Threads     int // CPU threads per slot; 0 = runtime.NumCPU()
 	BackendDir  string
 	BatchSize   int // tokens per llama_decode of a prompt; 0 = 512
+	// FlashAttention is "auto" (or ""): on where the backend supports it;
+	// "on" or "off" force it.
+	FlashAttention string
+	// KVProbe makes each slot record its KV cache tensors so KVNonZero can
+	// read them back (tests and qa/gpu; the service leaves it off).
+	KVProbe bool
 	// SkipCheck skips gguf.Check because the caller has just run it.
 	SkipCheck bool
+}
+
+// flashAttn maps Config.FlashAttention to llama.cpp's enum.
+func flashAttn(v string) (C.int32_t, error) {
+	switch v {
+	case "", "auto":
+		return C.LLAMA_FLASH_ATTN_TYPE_AUTO, nil
+	case "on":
+		return C.LLAMA_FLASH_ATTN_TYPE_ENABLED, nil
+	case "off":
+		return C.LLAMA_FLASH_ATTN_TYPE_DISABLED, nil
+	}
+	return 0, fmt.Errorf("flash attention %q: want auto, on or off", v)
 }
 
 // Info describes the loaded model (metadata only).
@@ -120,6 +139,10 @@ func Load(cfg Config, progress func(float32)) (*Engine, error) {
 	if cfg.ContextSize < 0 {
 		return nil, fmt.Errorf("context size %d: must be ≥ 0", cfg.ContextSize)
 	}
+	fa, err := flashAttn(cfg.FlashAttention)
+	if err != nil {
+		return nil, err
+	}
 	st, err := checkFile(cfg.ModelPath, cfg.SkipCheck)
 	if err != nil {
 		return nil, err
@@ -167,7 +190,7 @@ func Load(cfg Config, progress func(float32)) (*Engine, error) {
 	}
 	e.tmpl, e.info.ChatTemplate = e.chatTemplate()
 	for i := 0; i < cfg.Slots; i++ {
-		s, err := newSlot(e, nctx, cfg.BatchSize, cfg.Threads)
+		s, err := newSlot(e, nctx, cfg.BatchSize, cfg.Threads, fa, cfg.KVProbe)
 		if err != nil {
 			e.free()
 			return nil, fmt.Errorf("slot %d of %d (ctx %d): %w", i+1, cfg.Slots, nctx, err)

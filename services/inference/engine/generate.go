@@ -136,10 +136,9 @@ func (s *Slot) Generate(ctx context.Context, prompt []int32, p Sampling, emit fu
 	}
 
 	var (
-		tok, feed C.int32_t
-		pos       = C.int32_t(-1) // the first token is sampled from the prompt's logits
-		eog       C.bool
-		np        C.int32_t
+		tok      C.int32_t
+		eog, fed C.bool
+		np       C.int32_t
 	)
 	s.hold = s.hold[:0]
 	finish := "stop"
@@ -150,14 +149,20 @@ func (s *Slot) Generate(ctx context.Context, prompt []int32, p Sampling, emit fu
 		if ctx.Err() != nil { // AfterFunc's flag may lag: check here too
 			C.kw_abort_set(s.c, C.KW_ABORT_CANCEL)
 		}
+		// Feed the token this step samples unless it will be the last:
+		// max_tokens reached or no position left for it.
+		pos := C.int32_t(-1)
+		if (p.MaxTokens <= 0 || r.CompletionTokens+1 < p.MaxTokens) && len(s.cached) < nctx {
+			pos = C.int32_t(len(s.cached))
+		}
 		free := s.hold[len(s.hold):cap(s.hold)]
-		rc := C.kw_next(s.c, feed, pos, &tok, &eog,
+		rc := C.kw_next(s.c, pos, &tok, &eog, &fed,
 			(*C.char)(unsafe.Pointer(&free[0])), C.int32_t(len(free)), &np)
 		if rc != C.KW_OK {
 			return s.failed(ctx, &r, rc, start)
 		}
-		if pos >= 0 {
-			s.cached = append(s.cached, int32(feed))
+		if fed {
+			s.cached = append(s.cached, int32(tok))
 		}
 		if r.CompletionTokens == 0 && r.TimeToFirstToken == 0 {
 			r.TimeToFirstToken = time.Since(start)
@@ -192,11 +197,10 @@ func (s *Slot) Generate(ctx context.Context, prompt []int32, p Sampling, emit fu
 		clear(s.hold[rest:])
 		s.hold = s.hold[:rest]
 
-		if p.MaxTokens > 0 && r.CompletionTokens >= p.MaxTokens || len(s.cached) >= nctx {
+		if !fed {
 			finish = "length"
 			break
 		}
-		feed, pos = tok, C.int32_t(len(s.cached))
 	}
 	r.FinishReason = finish
 	if err := s.flush(emit); err != nil {

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "ggml-backend.h"
 #include "_cgo_export.h"
@@ -122,6 +123,8 @@ int32_t kw_gpu_devices(char *name, size_t len) {
 
 // ---- slots ------------------------------------------------------------------
 
+enum { KW_MAX_KV_TENSORS = 1024 };
+
 struct kw_slot {
 	struct llama_context *ctx;
 	const struct llama_vocab *vocab;
@@ -131,6 +134,10 @@ struct kw_slot {
 	int32_t n_vocab;
 	struct llama_sampler *smpl; // NULL: greedy
 	_Atomic int abort;
+	// The KV cache's tensors, recorded by kw_kv_probe_cb when the slot was
+	// made with kv_probe, for kw_slot_kv_nonzero.
+	struct ggml_tensor *kv[KW_MAX_KV_TENSORS];
+	int32_t n_kv;
 };
 
 static bool kw_should_abort(void *data) {
@@ -138,7 +145,43 @@ static bool kw_should_abort(void *data) {
 	return atomic_load(&s->abort) != 0;
 }
 
-kw_slot *kw_slot_new(struct llama_model *m, uint32_t n_ctx, uint32_t n_batch, int32_t threads) {
+static void kw_kv_note(kw_slot *s, struct ggml_tensor *t) {
+	if (t == NULL) {
+		return;
+	}
+	if (t->view_src != NULL) {
+		t = t->view_src;
+	}
+	if (strncmp(t->name, "cache_k_", 8) != 0 && strncmp(t->name, "cache_v_", 8) != 0) {
+		return;
+	}
+	for (int32_t i = 0; i < s->n_kv; i++) {
+		if (s->kv[i] == t) {
+			return;
+		}
+	}
+	if (s->n_kv < KW_MAX_KV_TENSORS) {
+		s->kv[s->n_kv++] = t;
+	}
+}
+
+// kw_kv_probe_cb is the scheduler's eval callback in kv_probe slots: asked
+// about each node, it records the KV cache tensors the node reads or writes
+// and declines to observe anything, so the graph still runs in one piece.
+static bool kw_kv_probe_cb(struct ggml_tensor *t, bool ask, void *ud) {
+	kw_slot *s = ud;
+	if (ask) {
+		kw_kv_note(s, t);
+		for (int i = 0; i < GGML_MAX_SRC; i++) {
+			kw_kv_note(s, t->src[i]);
+		}
+		return false;
+	}
+	return true;
+}
+
+kw_slot *kw_slot_new(struct llama_model *m, uint32_t n_ctx, uint32_t n_batch, int32_t threads,
+                     int32_t flash_attn, bool kv_probe) {
 	kw_slot *s = calloc(1, sizeof *s);
 	if (s == NULL) {
 		return NULL;
@@ -151,10 +194,14 @@ kw_slot *kw_slot_new(struct llama_model *m, uint32_t n_ctx, uint32_t n_batch, in
 	cp.n_threads = threads;
 	cp.n_threads_batch = threads;
 	cp.embeddings = false;
-	cp.flash_attn_type = LLAMA_FLASH_ATTN_TYPE_AUTO;
+	cp.flash_attn_type = (enum llama_flash_attn_type)flash_attn;
 	cp.no_perf = true;
 	cp.abort_callback = kw_should_abort;
 	cp.abort_callback_data = s;
+	if (kv_probe) {
+		cp.cb_eval = kw_kv_probe_cb;
+		cp.cb_eval_user_data = s;
+	}
 	s->ctx = llama_init_from_model(m, cp);
 	if (s->ctx == NULL) {
 		free(s);
@@ -238,8 +285,12 @@ int32_t kw_slot_cells(kw_slot *s) {
 uint32_t kw_slot_n_ctx(kw_slot *s) { return llama_n_ctx(s->ctx); }
 int32_t kw_slot_n_batch(kw_slot *s) { return s->n_batch; }
 
-// kw_slot_scrub zeroes the batch, which held the last tokens evaluated.
-void kw_slot_scrub(kw_slot *s) { kw_batch_wipe(s); }
+// kw_slot_scrub waits for a decode still in flight, then zeroes the batch,
+// which held the last tokens evaluated.
+void kw_slot_scrub(kw_slot *s) {
+	llama_synchronize(s->ctx);
+	kw_batch_wipe(s);
+}
 
 void kw_abort_set(kw_slot *s, int bits) { atomic_fetch_or(&s->abort, bits); }
 void kw_abort_clear(kw_slot *s, int bits) { atomic_fetch_and(&s->abort, ~bits); }
@@ -293,19 +344,44 @@ int32_t kw_eval(kw_slot *s, const int32_t *toks, int32_t n, int32_t pos0) {
 	return llama_decode(s->ctx, s->batch);
 }
 
+// kw_argmax is the index of the first largest of x[0..n) (0 if all are NaN).
+// Two passes, the first with independent lanes the compiler vectorizes: a
+// 128K vocabulary's logits take microseconds, not the ~0.1 ms of a
+// dependent compare chain, on every generated token.
+static int32_t kw_argmax(const float *x, int32_t n) {
+	enum { W = 16 };
+	float m[W];
+	for (int k = 0; k < W; k++) {
+		m[k] = -__builtin_inff();
+	}
+	int32_t i = 0;
+	for (; i + W <= n; i += W) {
+		for (int k = 0; k < W; k++) {
+			m[k] = x[i + k] > m[k] ? x[i + k] : m[k];
+		}
+	}
+	float best = -__builtin_inff();
+	for (int k = 0; k < W; k++) {
+		best = m[k] > best ? m[k] : best;
+	}
+	for (; i < n; i++) {
+		best = x[i] > best ? x[i] : best;
+	}
+	for (i = 0; i < n; i++) {
+		if (x[i] == best) {
+			return i;
+		}
+	}
+	return 0;
+}
+
 static llama_token kw_sample(kw_slot *s) {
 	const float *logits = llama_get_logits_ith(s->ctx, -1);
 	if (logits == NULL) {
 		return -1;
 	}
 	if (s->smpl == NULL) {
-		int32_t best = 0;
-		for (int32_t i = 1; i < s->n_vocab; i++) {
-			if (logits[i] > logits[best]) {
-				best = i;
-			}
-		}
-		return best;
+		return kw_argmax(logits, s->n_vocab);
 	}
 	for (int32_t i = 0; i < s->n_vocab; i++) {
 		s->cand[i].id = i;
@@ -326,19 +402,17 @@ int32_t kw_piece(kw_slot *s, int32_t tok, char *piece, int32_t cap) {
 	return llama_token_to_piece(s->vocab, tok, piece, cap, 0, false);
 }
 
-// kw_next is one step of generation: when pos >= 0 it first decodes feed at
-// pos; then it samples the next token into *tok, says whether it ends the
-// generation and writes its text into piece (*n < 0: piece needs -*n bytes).
-int32_t kw_next(kw_slot *s, int32_t feed, int32_t pos, int32_t *tok, bool *eog,
+// kw_next is one step of generation: it samples the next token from the
+// last logits into *tok and says whether it ends the generation. Then, if
+// it does not and pos >= 0, it launches the decoding of that token at pos
+// (*fed: launched) before writing the token's text into piece (*n < 0:
+// piece needs -*n bytes). The device computes the next logits while the
+// caller streams this piece; the next call waits for them.
+int32_t kw_next(kw_slot *s, int32_t pos, int32_t *tok, bool *eog, bool *fed,
                 char *piece, int32_t cap, int32_t *n) {
+	*fed = false;
 	if (atomic_load(&s->abort) != 0) {
 		return KW_ABORTED;
-	}
-	if (pos >= 0) {
-		int32_t rc = kw_eval(s, &feed, 1, pos);
-		if (rc != 0) {
-			return rc;
-		}
 	}
 	llama_token t = kw_sample(s);
 	if (t < 0) {
@@ -346,8 +420,88 @@ int32_t kw_next(kw_slot *s, int32_t feed, int32_t pos, int32_t *tok, bool *eog,
 	}
 	*tok = t;
 	*eog = llama_vocab_is_eog(s->vocab, t);
-	*n = *eog ? 0 : kw_piece(s, t, piece, cap);
+	if (*eog) {
+		*n = 0;
+		return KW_OK;
+	}
+	if (pos >= 0) {
+		int32_t rc = kw_eval(s, &t, 1, pos);
+		if (rc != 0) {
+			return rc;
+		}
+		*fed = true;
+	}
+	*n = kw_piece(s, t, piece, cap);
 	return KW_OK;
+}
+
+// ---- measurement -------------------------------------------------------------
+
+// kw_slot_kv_nonzero reads the KV cache tensors a kv_probe slot has used
+// back from their buffers (device memory included) and counts the bytes
+// that are not zero. Returns -1 if no tensor was recorded.
+int32_t kw_slot_kv_nonzero(kw_slot *s, int64_t *nonzero, int64_t *total) {
+	*nonzero = 0;
+	*total = 0;
+	if (s->n_kv == 0) {
+		return -1;
+	}
+	enum { CHUNK = 1 << 20 };
+	unsigned char *buf = malloc(CHUNK);
+	if (buf == NULL) {
+		return -2;
+	}
+	llama_synchronize(s->ctx);
+	for (int32_t i = 0; i < s->n_kv; i++) {
+		struct ggml_tensor *t = s->kv[i];
+		size_t n = ggml_nbytes(t);
+		for (size_t off = 0; off < n; off += CHUNK) {
+			size_t len = n - off < CHUNK ? n - off : CHUNK;
+			ggml_backend_tensor_get(t, buf, off, len);
+			for (size_t j = 0; j < len; j++) {
+				*nonzero += buf[j] != 0;
+			}
+		}
+		*total += (int64_t)n;
+	}
+	free(buf);
+	return s->n_kv;
+}
+
+static double kw_now(void) {
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+// kw_profile_decode decodes n single tokens at positions pos0.., as
+// llama-bench's tg test does (first tok, then tok again or, with sample, the
+// argmax of the logits), and adds the seconds spent in llama_decode (t[0]),
+// waiting in llama_synchronize (t[1]) and reading the logits and picking
+// the next token (t[2]).
+int32_t kw_profile_decode(kw_slot *s, int32_t tok, int32_t pos0, int32_t n, bool sample, double *t) {
+	for (int32_t i = 0; i < n; i++) {
+		double a = kw_now();
+		int32_t rc = kw_eval(s, &tok, 1, pos0 + i);
+		if (rc != 0) {
+			return rc;
+		}
+		double b = kw_now();
+		llama_synchronize(s->ctx);
+		double c = kw_now();
+		if (sample) {
+			const float *logits = llama_get_logits_ith(s->ctx, -1);
+			if (logits == NULL) {
+				return -1;
+			}
+			tok = kw_argmax(logits, s->n_vocab);
+		}
+		double d = kw_now();
+		t[0] += b - a;
+		t[1] += c - b;
+		t[2] += d - c;
+	}
+	return 0;
 }
 
 // ---- chat templates ---------------------------------------------------------

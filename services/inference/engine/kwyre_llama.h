@@ -32,7 +32,8 @@ struct llama_model *kw_load_model(const char *path, int32_t n_gpu_layers, uintpt
 int32_t kw_meta(const struct llama_model *m, const char *key, char *buf, size_t len);
 int32_t kw_gpu_devices(char *name, size_t len);
 
-kw_slot *kw_slot_new(struct llama_model *m, uint32_t n_ctx, uint32_t n_batch, int32_t threads);
+kw_slot *kw_slot_new(struct llama_model *m, uint32_t n_ctx, uint32_t n_batch, int32_t threads,
+                     int32_t flash_attn, bool kv_probe);
 void kw_slot_free(kw_slot *s, bool keep_ctx);
 void kw_slot_wipe(kw_slot *s);
 bool kw_slot_trim(kw_slot *s, int32_t p0);
@@ -48,9 +49,12 @@ int kw_abort_get(kw_slot *s);
 
 int32_t kw_sampler(kw_slot *s, float temp, float top_p, uint32_t seed);
 int32_t kw_eval(kw_slot *s, const int32_t *toks, int32_t n, int32_t pos0);
-int32_t kw_next(kw_slot *s, int32_t feed, int32_t pos, int32_t *tok, bool *eog,
+int32_t kw_next(kw_slot *s, int32_t pos, int32_t *tok, bool *eog, bool *fed,
                 char *piece, int32_t cap, int32_t *n);
 int32_t kw_piece(kw_slot *s, int32_t tok, char *piece, int32_t cap);
+
+int32_t kw_slot_kv_nonzero(kw_slot *s, int64_t *nonzero, int64_t *total);
+int32_t kw_profile_decode(kw_slot *s, int32_t tok, int32_t pos0, int32_t n, bool sample, double *t);
 
 int32_t kw_render(const char *tmpl, const char *const *roles, const char *const *contents,
                   size_t n, bool add_ass, char *buf, int32_t len);

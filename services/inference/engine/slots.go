@@ -33,8 +33,8 @@ type waiter struct {
 	ch    chan *Slot // gets the slot, or is closed when the engine closes
 }
 
-func newSlot(e *Engine, nctx, batch, threads int) (*Slot, error) {
-	c := C.kw_slot_new(e.model, C.uint32_t(nctx), C.uint32_t(batch), C.int32_t(threads))
+func newSlot(e *Engine, nctx, batch, threads int, fa C.int32_t, kvProbe bool) (*Slot, error) {
+	c := C.kw_slot_new(e.model, C.uint32_t(nctx), C.uint32_t(batch), C.int32_t(threads), fa, C.bool(kvProbe))
 	if c == nil {
 		return nil, ErrNoMemory
 	}

@@ -40,6 +40,7 @@ type Options struct {
 	IntegrityFile    string // init's integrity.json, or ""
 	Slots            int
 	Threads          int
+	FlashAttention   string // auto, on or off
 	Limits           api.Limits
 	Logger           *slog.Logger // metadata only; nil = discard
 	MemoryLocked     string       // what mlockall achieved, for /audit
@@ -198,13 +199,14 @@ func (s *Service) load() error {
 		os.Setenv("OLLAMA_LIBRARY_PATH", o.BackendDir)
 	}
 	eng, err := engine.Load(engine.Config{
-		ModelPath:   o.Model,
-		ContextSize: ctxSize,
-		GPULayers:   layers,
-		Slots:       o.Slots,
-		Threads:     o.Threads,
-		BackendDir:  o.BackendDir,
-		SkipCheck:   true, // checkModel just ran gguf.Check
+		ModelPath:      o.Model,
+		ContextSize:    ctxSize,
+		GPULayers:      layers,
+		Slots:          o.Slots,
+		Threads:        o.Threads,
+		BackendDir:     o.BackendDir,
+		FlashAttention: o.FlashAttention,
+		SkipCheck:      true, // checkModel just ran gguf.Check
 	}, s.srv.SetProgress)
 	if err != nil {
 		return fmt.Errorf("load model %s: %w", o.Model, err)

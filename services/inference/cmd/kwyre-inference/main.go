@@ -52,6 +52,7 @@ func run() int {
 	flag.StringVar(&o.IntegrityFile, "integrity-file", "", "init's integrity.json, for /audit")
 	flag.IntVar(&o.Slots, "slots", 2, "requests generated at the same time (each its own KV cache)")
 	flag.IntVar(&o.Threads, "threads", 0, "CPU threads for llama.cpp (0 = all cores)")
+	flag.StringVar(&o.FlashAttention, "flash-attn", "auto", "flash attention: auto (where the backend has it), on or off")
 	flag.Int64Var(&lim.MaxBodyBytes, "max-body-bytes", lim.MaxBodyBytes, "largest request body")
 	flag.IntVar(&lim.MaxMessages, "max-messages", lim.MaxMessages, "most messages in one request")
 	flag.IntVar(&lim.MaxContentBytes, "max-content-bytes", lim.MaxContentBytes, "largest message content")

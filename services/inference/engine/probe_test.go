@@ -1,0 +1,71 @@
+package engine
+
+import (
+	"context"
+	"testing"
+)
+
+// TestWipeZeroesKVData reads the KV cache back: full of data after a
+// generation, all zero after a wipe (on the GPU machine qa/gpu runs the
+// same check against device memory through enginebench -kv-check).
+func TestWipeZeroesKVData(t *testing.T) {
+	e := load(t, "demo", Config{Slots: 1, ContextSize: 256, KVProbe: true})
+	s := acquire(t, e, "alice")
+	defer s.Release()
+	if _, _, err := s.KVNonZero(); err == nil {
+		t.Fatal("KVNonZero before any evaluation: want an error, got none")
+	}
+	if _, _, err := gen(t, context.Background(), s, chat(t, e, "hello"), Sampling{MaxTokens: 8}); err != nil {
+		t.Fatal(err)
+	}
+	nz, total, err := s.KVNonZero()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("after a generation: %d of %d KV bytes non-zero", nz, total)
+	if nz == 0 || total == 0 {
+		t.Fatalf("after a generation: %d of %d KV bytes non-zero; want some", nz, total)
+	}
+	s.Wipe()
+	nz, total, err = s.KVNonZero()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if nz != 0 {
+		t.Fatalf("after a wipe: %d of %d KV bytes non-zero; want 0", nz, total)
+	}
+}
+
+func TestProfileDecode(t *testing.T) {
+	e := load(t, "demo", Config{Slots: 1, ContextSize: 256})
+	s := acquire(t, e, "")
+	defer s.Release()
+	p, err := s.ProfileDecode(1, 16, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Tokens != 16 || p.Decode <= 0 {
+		t.Fatalf("profile %+v: want 16 tokens and time in llama_decode", p)
+	}
+	if s.CachedTokens() != 0 || s.KVCells() != 0 {
+		t.Fatalf("after ProfileDecode the slot holds %d tokens, %d cells; want it wiped", s.CachedTokens(), s.KVCells())
+	}
+	if _, err := s.ProfileDecode(1, 1000, false); err == nil {
+		t.Fatal("ProfileDecode past the context: want an error")
+	}
+}
+
+func TestFlashAttentionSetting(t *testing.T) {
+	for _, v := range []string{"", "auto", "on", "off"} {
+		e := load(t, "demo", Config{Slots: 1, ContextSize: 256, FlashAttention: v})
+		s := acquire(t, e, "")
+		got, _, err := gen(t, context.Background(), s, chat(t, e, "hello"), Sampling{MaxTokens: 4})
+		s.Release()
+		if err != nil || got == "" {
+			t.Errorf("flash attention %q: reply %q, %v", v, got, err)
+		}
+	}
+	if _, err := Load(Config{ModelPath: modelFile(t, "demo"), FlashAttention: "fast"}, nil); err == nil {
+		t.Error("flash attention \"fast\": want an error")
+	}
+}
