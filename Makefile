@@ -11,6 +11,9 @@ GO      ?= go
 BIN     := bin
 BUILD   := build
 MODEL   ?=
+# The image's kernel: kwyre (ours, make kernel) or debian (build/debian-kernel).
+KERNEL_FLAVOUR ?= kwyre
+KWYRE_KERNEL   := $(BUILD)/vmlinuz-kwyre
 
 # runtime/secret erases what plaintext handling leaves on stacks, registers and heap.
 export GOEXPERIMENT := runtimesecret
@@ -62,11 +65,16 @@ test-race:
 kernel:
 	@./kernel-config/build.sh
 
+# The image needs the kernel file; build.sh skips the compile when its stamp
+# says the kernel is current (and then touches the file).
+$(KWYRE_KERNEL): kernel-config/kwyre.config kernel-config/build.sh
+	@./kernel-config/build.sh
+
 kernel-check:
 	@./kernel-config/check.sh
 
-image: build
-	@$(BIN)/kwyre-image -out $(BUILD) $(if $(MODEL),-model $(MODEL))
+image: build $(if $(filter kwyre,$(KERNEL_FLAVOUR)),$(KWYRE_KERNEL))
+	@$(BIN)/kwyre-image -out $(BUILD) -kernel-flavour $(KERNEL_FLAVOUR) $(if $(MODEL),-model $(MODEL))
 
 run: image
 	@./qa/run-qemu.sh $(BUILD)/kwyre.img

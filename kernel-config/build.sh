@@ -12,6 +12,9 @@
 # Module signing: the build makes an RSA key once, in $KWYRE_BUILD/kernel-keys
 # (never committed). The kernel trusts only that key and refuses unsigned
 # modules, so NVIDIA's driver must be signed with it (see README.md).
+#
+# Output: $KWYRE_BUILD/vmlinuz-kwyre (bzImage), vmlinuz-kwyre.config, and
+# $KWYRE_BUILD/kwyre-modules/ (the module tree the image builder reads).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -23,6 +26,7 @@ src=$srcdir/linux-source-6.1
 obj=${KWYRE_KERNEL_OBJ:-$build/kernel-obj}
 keys=$build/kernel-keys
 out=$build/vmlinuz-kwyre
+modtree=$build/kwyre-modules
 fragment=$here/kwyre.config
 mode=${1:-build}
 
@@ -127,11 +131,28 @@ if [ "$mode" = config ]; then
 	exit 0
 fi
 
+# The kernel's module tree (what lib/modules/RELEASE holds): the lists of
+# built-in modules, so the image builder knows the boot drivers need no .ko,
+# and the place for out-of-tree modules (NVIDIA's, signed with the build's
+# key, in extra/). Only the kernel's own lists are replaced.
+install_module_tree() {
+	mkdir -p "$modtree"
+	local f
+	for f in modules.builtin modules.builtin.modinfo modules.order; do
+		cp "$obj/$f" "$modtree/$f.tmp"
+		mv "$modtree/$f.tmp" "$modtree/$f"
+	done
+	cp "$obj/include/config/kernel.release" "$modtree/version.tmp"
+	mv "$modtree/version.tmp" "$modtree/version"
+}
+
 # Skip the compile when the fragment, this script, the source and the key are
 # what built the kernel that is there.
 stamp=$(cat "$fragment" "$0" "$keys/signing_key.x509" | sha256sum | cut -d' ' -f1)
 stamp="$stamp $source_sha"
 if [ -f "$out" ] && [ "$(cat "$out.stamp" 2>/dev/null)" = "$stamp" ]; then
+	install_module_tree
+	touch "$out" # newer than its inputs, for make's file dependency
 	log "$out is up to date ($(stat -c %s "$out") bytes)"
 	exit 0
 fi
@@ -149,5 +170,6 @@ secs=$(($(date +%s) - start))
 cp "$obj/arch/x86/boot/bzImage" "$out.tmp"
 mv "$out.tmp" "$out"
 cp "$obj/.config" "$out.config"
+install_module_tree
 echo "$stamp" >"$out.stamp"
 log "built $out: $(stat -c %s "$out") bytes, $(cat "$obj/include/config/kernel.release"), ${secs}s"

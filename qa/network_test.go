@@ -47,7 +47,7 @@ func freePort(t *testing.T) int {
 // forwarded port must give no HTTP answer.
 func TestNICForcedDown(t *testing.T) {
 	imageDir(t)
-	out := buildImage(t, demoModel(t), "-model-partition", "always", "-extra-modules", "virtio_pci,virtio_net")
+	out := buildImage(t, demoModel(t), append(debianKernel, "-model-partition", "always", "-extra-modules", "virtio_pci,virtio_net")...)
 	port := freePort(t)
 	nic := fmt.Sprintf("user,model=virtio-net-pci,hostfwd=tcp:127.0.0.1:%d-:8000", port)
 	vm := boot(t, filepath.Join(out, "kwyre.img"), BootOptions{Args: []string{"-nic", nic}})

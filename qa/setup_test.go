@@ -63,8 +63,14 @@ func demoModel(tb testing.TB) string {
 	return demoOnce.path
 }
 
+// debianKernel builds an image with Debian's kernel (build/debian-kernel)
+// instead of Kwyre's.
+var debianKernel = []string{"-kernel-flavour", "debian"}
+
 // buildImage runs the real image builder (bin/kwyre-image) on the built
-// programs with extra flags and returns the output folder.
+// programs with extra flags and returns the output folder. It runs in the
+// repository root, where the kernel flavours' paths (build/...) lead; the
+// default is Kwyre's kernel, as for make image.
 func buildImage(tb testing.TB, model string, flags ...string) string {
 	tb.Helper()
 	out := tb.TempDir()
@@ -74,13 +80,12 @@ func buildImage(tb testing.TB, model string, flags ...string) string {
 	}
 	args := append([]string{
 		"-bin", bin,
-		"-kernel", repo("build/debian-kernel/vmlinuz"),
-		"-modules", repo("build/debian-kernel/modules"),
 		"-model", model,
 		"-out", out,
 	}, flags...)
 	start := time.Now()
 	cmd := exec.Command(filepath.Join(bin, "kwyre-image"), args...)
+	cmd.Dir = repo(".")
 	b, err := cmd.CombinedOutput()
 	if err != nil {
 		tb.Fatalf("kwyre-image %s: %v\n%s", strings.Join(flags, " "), err, b)

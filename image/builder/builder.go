@@ -18,6 +18,7 @@ import (
 
 	"github.com/kwyre/kwyre/image/disk"
 	"github.com/kwyre/kwyre/image/initramfs"
+	"github.com/kwyre/kwyre/image/kernel"
 	"github.com/kwyre/kwyre/image/kmod"
 	"github.com/kwyre/kwyre/image/rootfs"
 	"github.com/kwyre/kwyre/image/uki"
@@ -52,9 +53,9 @@ const (
 // Options are the builder's inputs.
 type Options struct {
 	Bin            string   // folder holding the programs
-	Kernel         string   // bzImage
-	KernelVersion  string   // "" = the "version" file beside the kernel
-	ModulesDir     string   // unpacked lib/modules/VERSION
+	Kernel         string   // bzImage; its release is read from its setup header
+	ModulesDir     string   // the kernel's lib/modules/RELEASE; "" = none (the kernel has every driver built in)
+	ModuleCert     string   // certificate every module in the image must be signed with; "" = not checked
 	Stub           string   // systemd EFI stub
 	Model          string   // GGUF file; "" = generate the demo model
 	ModelPartition string   // auto | always | never
@@ -77,6 +78,7 @@ type Result struct {
 	ImageSize, ModelSize   int64
 	ImageSHA256            string
 	ModelOnPartition       bool
+	KernelRelease          string
 	Modules                []string
 	GPULibraries           int    // files under BackendDir plus the libraries staged for them
 	GPUDriver              string // NVIDIA driver release ("" when unknown or CPU-only)
@@ -191,43 +193,69 @@ func Build(o Options) (*Result, error) {
 		stage("programs: %d, shared libraries: %d paths", len(bins), len(libs))
 	}
 
-	// 3. Kernel modules.
-	version := o.KernelVersion
-	if version == "" {
-		b, err := os.ReadFile(filepath.Join(filepath.Dir(o.Kernel), "version"))
-		if err != nil {
-			return nil, fmt.Errorf("kernel version (give -kernel-version): %w", err)
-		}
-		version = strings.TrimSpace(string(b))
+	// 3. Kernel and modules.
+	kimg, err := kernel.Open(o.Kernel)
+	if err != nil {
+		return nil, err
 	}
+	version := kimg.Release
+	res.KernelRelease = version
 	want := append([]string(nil), BaseModules...)
 	if res.ModelOnPartition {
 		want = append(want, StorageModules...)
 		want = append(want, o.ModelFS)
 	}
-	mt, err := kmod.Open(o.ModulesDir)
-	if err != nil {
-		return nil, err
-	}
-	if gpu != nil {
-		if err := checkNvidiaModules(mt, version, o.GPU, gpu.DriverVersion); err != nil {
+	var mods []kmod.Module
+	if o.ModulesDir == "" {
+		// No module tree: the kernel must have what the image needs built
+		// in. Nothing can be checked, so nothing optional is accepted.
+		switch {
+		case gpu != nil:
+			return nil, fmt.Errorf("a GPU image needs the NVIDIA modules: give -modules, the kernel %s's module tree that holds them", version)
+		case len(o.ExtraModules) > 0:
+			return nil, fmt.Errorf("-extra-modules %s: no module tree (-modules) to take them from", strings.Join(o.ExtraModules, ","))
+		}
+		stage("kernel %s: no module tree, no modules loaded (%s must be built in)", version, strings.Join(want, " "))
+	} else {
+		mt, err := kmod.Open(o.ModulesDir)
+		if err != nil {
 			return nil, err
 		}
-		want = append(want, NvidiaModules...)
-	}
-	want = append(want, o.ExtraModules...)
-	mods, err := mt.Resolve(want)
-	if err != nil {
-		return nil, err
-	}
-	modRoot := "/lib/modules/" + version + "/"
-	for _, m := range mods {
-		if err := tree.CopyFile(filepath.Join(o.ModulesDir, m.Path), modRoot+m.Path, 0o644); err != nil {
+		if err := checkTreeRelease(o.ModulesDir, version); err != nil {
 			return nil, err
 		}
-		res.Modules = append(res.Modules, modRoot+m.Path)
+		if gpu != nil {
+			if err := checkNvidiaModules(mt, version, o.GPU, gpu.DriverVersion); err != nil {
+				return nil, err
+			}
+			want = append(want, NvidiaModules...)
+		}
+		want = append(want, o.ExtraModules...)
+		if mods, err = mt.Resolve(want); err != nil {
+			return nil, err
+		}
+		if err := checkSigner(kimg, o.ModuleCert, o.ModulesDir, mods); err != nil {
+			return nil, err
+		}
+		modRoot := "/lib/modules/" + version + "/"
+		for _, m := range mods {
+			if err := tree.CopyFile(filepath.Join(o.ModulesDir, m.Path), modRoot+m.Path, 0o644); err != nil {
+				return nil, err
+			}
+			res.Modules = append(res.Modules, modRoot+m.Path)
+		}
+		var builtin []string
+		for _, w := range want {
+			if mt.Builtin(w) {
+				builtin = append(builtin, kmod.Canonical(w))
+			}
+		}
+		loaded := "no modules to load"
+		if len(mods) > 0 {
+			loaded = fmt.Sprintf("%d modules (%s)", len(mods), moduleNames(mods))
+		}
+		stage("kernel %s: %s; built in: %s", version, loaded, orNone(strings.Join(builtin, " ")))
 	}
-	stage("kernel %s: %d modules (%s)", version, len(mods), moduleNames(mods))
 
 	// 4. Model, config, manifest.
 	if err := tree.LinkFile(o.Model, ModelPath, 0o644); err != nil {
@@ -349,6 +377,61 @@ func Build(o Options) (*Result, error) {
 	stage("disk: %s (%s)", res.Image, human(res.ImageSize))
 	res.Seconds = time.Since(start).Seconds()
 	return res, nil
+}
+
+// checkTreeRelease compares the release a module tree names in its
+// "version" file (kernel-config/build.sh writes one) with the kernel's.
+func checkTreeRelease(dir, release string) error {
+	b, err := os.ReadFile(filepath.Join(dir, "version"))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("module tree: %w", err)
+	}
+	if v := strings.TrimSpace(string(b)); v != release {
+		return fmt.Errorf("module tree %s is for kernel %s, the kernel is %s (rebuild with make kernel, or give the matching -modules)", dir, v, release)
+	}
+	return nil
+}
+
+// checkSigner verifies that every module the image carries is signed by
+// the key whose certificate is at certPath, and that the kernel trusts
+// that certificate (it is built into the kernel's keyring, so its DER
+// bytes are in the kernel). The kernel refuses anything else under
+// MODULE_SIG_FORCE; this says so at build time, naming the module.
+func checkSigner(kimg *kernel.Image, certPath, dir string, mods []kmod.Module) error {
+	if certPath == "" || len(mods) == 0 {
+		return nil
+	}
+	cert, err := kmod.ReadCertificate(certPath)
+	if err != nil {
+		return err
+	}
+	trusted, err := kimg.Contains(cert.Raw)
+	if err != nil {
+		return fmt.Errorf("module signing certificate: %w", err)
+	}
+	if !trusted {
+		return fmt.Errorf("the kernel %s does not carry the module signing certificate %s: it was built with another key (make kernel rebuilds it with the key in build/kernel-keys)", kimg.Path, certPath)
+	}
+	for _, m := range mods {
+		data, err := kmod.ReadModule(filepath.Join(dir, m.Path))
+		if err != nil {
+			return err
+		}
+		if err := kmod.VerifyModule(data, cert); err != nil {
+			return fmt.Errorf("module %s: %w: the kernel accepts only modules signed with the key of %s (scripts/sign-file, see kernel-config/README.md)", m.Path, err, certPath)
+		}
+	}
+	return nil
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
 }
 
 func orUnknown(s string) string {

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/kwyre/kwyre/image/uki"
@@ -160,5 +161,63 @@ func TestParseTamper(t *testing.T) {
 		if (err != nil) != tc.wantErr || (!tc.wantErr && (p != tc.path || off != tc.off)) {
 			t.Errorf("parseTamper(%q) = %q, %d, %v", tc.in, p, off, err)
 		}
+	}
+}
+
+// TestBuildKwyreKernel: Kwyre's kernel has every driver the image loads
+// built in, so the image carries no module, with or without its module
+// tree; the release comes from the bzImage.
+func TestBuildKwyreKernel(t *testing.T) {
+	base := inputs(t)
+	kernel, tree, _, release := kwyreKernel(t)
+	base.Kernel, base.ModulesDir = kernel, tree
+	for _, tc := range []struct {
+		name    string
+		modules string
+	}{{"module tree", tree}, {"no module tree", ""}} {
+		t.Run(tc.name, func(t *testing.T) {
+			o := base
+			o.Out, o.Keep, o.ModelPartition, o.ModulesDir = t.TempDir(), true, PartitionAlways, tc.modules
+			res, err := Build(o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.KernelRelease != release || len(res.Modules) != 0 {
+				t.Errorf("kernel %q with modules %v, want %q and none", res.KernelRelease, res.Modules, release)
+			}
+			cfg, err := config.Load(filepath.Join(o.Out, "work", "rootfs", "etc/kwyre/config.json"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(cfg.Modules) != 0 {
+				t.Errorf("config loads %v", cfg.Modules)
+			}
+		})
+	}
+
+	stale := t.TempDir()
+	for _, f := range []string{"modules.builtin", "modules.order"} {
+		b, _ := os.ReadFile(filepath.Join(tree, f))
+		os.WriteFile(filepath.Join(stale, f), b, 0o644)
+	}
+	os.WriteFile(filepath.Join(stale, "version"), []byte("6.1.0-old-kwyre\n"), 0o644)
+	for _, tc := range []struct {
+		name    string
+		mut     func(*Options)
+		wantErr string
+	}{
+		{"tree of another build", func(o *Options) { o.ModulesDir = stale }, "is for kernel 6.1.0-old-kwyre"},
+		{"extra module without a tree", func(o *Options) { o.ModulesDir, o.ExtraModules = "", []string{"virtio_net"} }, "no module tree"},
+		{"a module the kernel has not", func(o *Options) { o.ExtraModules = []string{"virtio_net"} }, "module virtio_net: not in"},
+		{"not a bzImage", func(o *Options) { o.Kernel = filepath.Join(tree, "modules.order") }, "not an x86 bzImage"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			o := base
+			o.Out = t.TempDir()
+			tc.mut(&o)
+			if _, err := Build(o); err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Errorf("Build: %v, want %q", err, tc.wantErr)
+			}
+		})
 	}
 }

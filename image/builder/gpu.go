@@ -316,9 +316,6 @@ func parseLdconfig(out []byte, name string) string {
 	return ""
 }
 
-// moduleSigMarker ends a signed kernel module.
-var moduleSigMarker = []byte("~Module signature appended~\n")
-
 // checkNvidiaModules makes sure mt (the image's module tree) has the
 // NVIDIA modules, built for the image's kernel, signed (the image runs
 // with lockdown, which refuses unsigned modules), and of the user-space
@@ -346,7 +343,7 @@ func checkNvidiaModules(mt *kmod.Tree, version string, g GPU, driverVersion stri
 			}
 			return fmt.Errorf("NVIDIA module %s is built for %s, the image's kernel is %s: build the modules for %s (or build the image with the kernel they were built for)", m.Path, got, version, version)
 		}
-		if !bytes.HasSuffix(data, moduleSigMarker) {
+		if !bytes.HasSuffix(data, []byte(kmod.SigMarker)) {
 			return fmt.Errorf("NVIDIA module %s is not signed: the image's kernel runs with lockdown=confidentiality and refuses unsigned modules (sign it with a key the kernel trusts: scripts/sign-file)", m.Path)
 		}
 		if v := info["version"]; name == "nvidia" && driverVersion != "" && v != driverVersion {
@@ -357,7 +354,7 @@ func checkNvidiaModules(mt *kmod.Tree, version string, g GPU, driverVersion stri
 }
 
 func missingNvidia(dir, version, host string) error {
-	want := fmt.Sprintf("NVIDIA kernel modules (%s) for the image's kernel %s: not in %s", strings.Join(NvidiaModules, ", "), version, dir)
+	want := fmt.Sprintf("NVIDIA kernel modules (%s) for the image's kernel %s: not in %s (for Kwyre's kernel, build them against build/kernel-obj, sign them with build/kernel-keys and put them in %s/extra: kernel-config/README.md)", strings.Join(NvidiaModules, ", "), version, dir, dir)
 	hostVersion := ""
 	if host == "" {
 		var u unix.Utsname

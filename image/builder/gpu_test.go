@@ -131,7 +131,15 @@ func makeModuleTree(t *testing.T, s modSpec) string {
 	if s.none {
 		return dir
 	}
-	nv := filepath.Join(dir, "updates", "dkms")
+	addNvidiaStandIns(t, filepath.Join(dir, "updates", "dkms"), s, nil)
+	return dir
+}
+
+// addNvidiaStandIns writes nvidia.ko, nvidia-uvm.ko and nvidia-modeset.ko
+// stand-ins into dir. With s.signed, sign signs each one; with sign nil
+// only the signature marker is appended (the Debian path checks no more).
+func addNvidiaStandIns(t *testing.T, nv string, s modSpec, sign func(path string)) {
+	t.Helper()
 	os.MkdirAll(nv, 0o755)
 	for _, name := range []string{"nvidia", "nvidia-uvm", "nvidia-modeset"} {
 		deps := ""
@@ -146,18 +154,20 @@ func makeModuleTree(t *testing.T, s modSpec) string {
 		writeC(t, nv, "m.c", src.String())
 		gcc(t, nv, "-c", "-o", name+".ko", "m.c")
 		os.Remove(filepath.Join(nv, "m.c"))
-		if s.signed {
-			// The builder only checks that a signature is there; the
-			// kernel verifies it.
-			f, err := os.OpenFile(filepath.Join(nv, name+".ko"), os.O_APPEND|os.O_WRONLY, 0)
+		ko := filepath.Join(nv, name+".ko")
+		switch {
+		case !s.signed:
+		case sign != nil:
+			sign(ko)
+		default:
+			f, err := os.OpenFile(ko, os.O_APPEND|os.O_WRONLY, 0)
 			if err != nil {
 				t.Fatal(err)
 			}
-			f.Write(moduleSigMarker)
+			f.Write([]byte(kmod.SigMarker))
 			f.Close()
 		}
 	}
-	return dir
 }
 
 // initramfsPaths lists the initramfs's records by name.
@@ -349,8 +359,111 @@ func TestDebianModulesAreSigned(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !bytes.HasSuffix(data, moduleSigMarker) {
+		if !bytes.HasSuffix(data, []byte(kmod.SigMarker)) {
 			t.Errorf("%s: Debian's signed module lacks the signature marker", m.Path)
 		}
+	}
+}
+
+// kwyreKernel returns Kwyre's built kernel, its module tree, its signing
+// key and release, or skips.
+func kwyreKernel(t *testing.T) (kernel, tree, key, release string) {
+	t.Helper()
+	build := "../../build"
+	kernel = filepath.Join(build, "vmlinuz-kwyre")
+	tree = filepath.Join(build, "kwyre-modules")
+	key = filepath.Join(build, "kernel-keys", "signing_key.pem")
+	for _, p := range []string{kernel, filepath.Join(tree, "modules.builtin"), key, filepath.Join(build, "kernel-obj", "scripts", "sign-file")} {
+		if _, err := os.Stat(p); err != nil {
+			t.Skipf("Kwyre's kernel is not built: %v", err)
+		}
+	}
+	b, err := os.ReadFile(filepath.Join(tree, "version"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kernel, tree, key, strings.TrimSpace(string(b))
+}
+
+// signer signs modules with the kernel's sign-file and the PEM key (which
+// holds the certificate too).
+func signer(t *testing.T, pem string) func(string) {
+	return func(ko string) {
+		t.Helper()
+		signFile := "../../build/kernel-obj/scripts/sign-file"
+		if out, err := exec.Command(signFile, "sha512", pem, pem, ko).CombinedOutput(); err != nil {
+			t.Fatalf("sign-file: %v\n%s", err, out)
+		}
+	}
+}
+
+// kwyreModuleTree copies the kernel's module tree (its lists: no .ko) and
+// puts NVIDIA stand-ins into extra/, signed by sign.
+func kwyreModuleTree(t *testing.T, tree string, s modSpec, sign func(string)) string {
+	t.Helper()
+	dir := t.TempDir()
+	for _, f := range []string{"modules.builtin", "modules.builtin.modinfo", "modules.order", "version"} {
+		b, err := os.ReadFile(filepath.Join(tree, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, f), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	addNvidiaStandIns(t, filepath.Join(dir, "extra"), s, sign)
+	return dir
+}
+
+// TestGPUImageKwyreKernel: with Kwyre's kernel the NVIDIA modules sit in
+// its module tree's extra/ and must be signed with the build's key; the
+// builder verifies each signature against that certificate.
+func TestGPUImageKwyreKernel(t *testing.T) {
+	base := inputs(t)
+	kernel, tree, key, release := kwyreKernel(t)
+	in := makeGPUInputs(t, "575.1.2")
+	base.Kernel, base.ModuleCert = kernel, filepath.Join(filepath.Dir(key), "signing_key.x509")
+	good := modSpec{vermagic: release, release: "575.1.2", signed: true}
+
+	t.Run("signed with the build's key", func(t *testing.T) {
+		o := base
+		o.Out, o.Keep, o.ModelPartition, o.GPU = t.TempDir(), true, PartitionAlways, in.gpu
+		o.ModulesDir = kwyreModuleTree(t, tree, good, signer(t, key))
+		res, err := Build(o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []string{
+			"/lib/modules/" + release + "/extra/nvidia.ko",
+			"/lib/modules/" + release + "/extra/nvidia-uvm.ko",
+			"/lib/modules/" + release + "/extra/nvidia-modeset.ko",
+		}
+		if strings.Join(res.Modules, " ") != strings.Join(want, " ") {
+			t.Errorf("modules %v, want only NVIDIA's %v (everything else is built in)", res.Modules, want)
+		}
+	})
+
+	other := filepath.Join(t.TempDir(), "other.pem")
+	if out, err := exec.Command("openssl", "req", "-new", "-nodes", "-x509", "-batch", "-days", "1",
+		"-subj", "/CN=another key", "-newkey", "rsa:2048", "-keyout", other, "-out", other).CombinedOutput(); err != nil {
+		t.Fatalf("openssl: %v\n%s", err, out)
+	}
+	for _, tc := range []struct {
+		name    string
+		sign    func(string)
+		wantErr string
+	}{
+		{"signed with another key", signer(t, other), "not by the certificate's key"},
+		{"a signature marker and no signature", nil, "module signature"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			o := base
+			o.Out, o.ModelPartition, o.GPU = t.TempDir(), PartitionNever, in.gpu
+			o.ModulesDir = kwyreModuleTree(t, tree, good, tc.sign)
+			_, err := Build(o)
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) || !strings.Contains(err.Error(), "extra/nvidia.ko") {
+				t.Fatalf("Build: %v, want an error naming extra/nvidia.ko and %q", err, tc.wantErr)
+			}
+		})
 	}
 }

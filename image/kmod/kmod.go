@@ -3,7 +3,8 @@
 //
 // Dependencies come from modules.dep when the tree has one; Debian's kernel
 // package ships none, so otherwise each module's own .modinfo section
-// (its "depends=" field) is read.
+// (its "depends=" field) is read. A tree may hold no .ko file at all when
+// its modules.builtin lists what the kernel has built in (Kwyre's kernel).
 package kmod
 
 import (
@@ -82,11 +83,13 @@ func Open(dir string) (*Tree, error) {
 	if err != nil {
 		return nil, fmt.Errorf("index modules in %s: %w", dir, err)
 	}
-	if len(t.byName) == 0 {
-		return nil, fmt.Errorf("index modules in %s: no .ko files", dir)
-	}
 	if err := t.readBuiltin(); err != nil {
 		return nil, err
+	}
+	// A kernel with its drivers built in has a tree with no .ko files, but
+	// its modules.builtin says what is there.
+	if len(t.byName) == 0 && len(t.builtin) == 0 {
+		return nil, fmt.Errorf("index modules in %s: no .ko files and no modules.builtin", dir)
 	}
 	if err := t.readModulesDep(); err != nil {
 		return nil, err
@@ -157,8 +160,10 @@ func (t *Tree) Module(name string) (Module, error) {
 		return Module{}, fmt.Errorf("module %s: not in %s", name, t.Dir)
 	}
 	m := Module{Name: name, Path: rel}
-	if t.deps != nil {
-		m.Depends = t.deps[rel]
+	// A module added after depmod ran (an out-of-tree driver dropped into
+	// extra/) is not in modules.dep: its own .modinfo says what it needs.
+	if d, ok := t.deps[rel]; ok {
+		m.Depends = d
 		return m, nil
 	}
 	info, err := t.Modinfo(rel)

@@ -144,3 +144,75 @@ func TestParseModinfoRejectsNonELF(t *testing.T) {
 		t.Fatal("ParseModinfo accepted garbage")
 	}
 }
+
+// TestOpenBuiltinOnly: a kernel with its drivers built in ships a tree
+// with modules.builtin and no .ko; everything built in resolves to nothing.
+func TestOpenBuiltinOnly(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := Open(dir); err == nil || !strings.Contains(err.Error(), "no modules.builtin") {
+		t.Errorf("empty folder: %v, want an error naming modules.builtin", err)
+	}
+	builtin := "kernel/drivers/acpi/button.ko\nkernel/drivers/block/virtio_blk.ko\nkernel/drivers/hid/hid-generic.ko\n"
+	if err := os.WriteFile(filepath.Join(dir, "modules.builtin"), []byte(builtin), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tree, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := tree.Resolve([]string{"button", "virtio_blk", "hid_generic"})
+	if err != nil || len(got) != 0 {
+		t.Errorf("Resolve(built-ins) = %v, %v; want nothing to load", names(got), err)
+	}
+	if !tree.Builtin("hid-generic") {
+		t.Error("Builtin(hid-generic) = false")
+	}
+	if _, err := tree.Resolve([]string{"nvidia"}); err == nil || !strings.Contains(err.Error(), "module nvidia: not in") {
+		t.Errorf("Resolve(nvidia) = %v, want 'not in'", err)
+	}
+}
+
+// TestModuleOutsideModulesDep: a module dropped into the tree after depmod
+// ran has no modules.dep line; its .modinfo is read instead.
+func TestModuleOutsideModulesDep(t *testing.T) {
+	src := "../../build/debian-kernel/modules/kernel/drivers/block/virtio_blk.ko"
+	data, err := os.ReadFile(src)
+	if err != nil {
+		t.Skip("no unpacked Debian kernel modules in build/debian-kernel")
+	}
+	dir := writeTree(t, "kernel/c.ko:\n", "kernel/c.ko")
+	if err := os.MkdirAll(filepath.Join(dir, "extra"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "extra", "virtio_blk.ko"), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tree, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := tree.Module("virtio_blk")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(m.Depends, []string{"virtio", "virtio_ring"}) {
+		t.Errorf("virtio_blk depends on %v, want [virtio virtio_ring] from its .modinfo", m.Depends)
+	}
+}
+
+// TestDebianSignature parses the signature Debian's build appended to one
+// of its modules (Debian's certificate is not at hand to verify it).
+func TestDebianSignature(t *testing.T) {
+	data, err := os.ReadFile("../../build/debian-kernel/modules/kernel/drivers/block/virtio_blk.ko")
+	if err != nil {
+		t.Skip("no unpacked Debian kernel modules in build/debian-kernel")
+	}
+	s, err := ParseSignature(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Serial == nil && s.KeyID == nil {
+		t.Error("no signer")
+	}
+	t.Logf("signed with %v by %s", s.Digest, s.Signer())
+}

@@ -3,7 +3,13 @@
 // GPT disk that `dd` turns into a bootable USB stick.
 //
 //	kwyre-image -out build [-model FILE] [-model-partition auto|always|never]
+//	            [-kernel-flavour kwyre|debian] [-kernel F] [-modules DIR] [-module-cert F]
 //	            [-gpu-dir build/gpu [-cuda-lib-path DIRS] [-nvidia-lib-dir DIR]]
+//
+// The kernel is Kwyre's own (make kernel: build/vmlinuz-kwyre, every boot
+// driver built in, no network drivers) unless -kernel-flavour debian picks
+// Debian's (build/debian-kernel, whose drivers are modules the image loads).
+// -kernel, -modules and -module-cert override the flavour's paths.
 package main
 
 import (
@@ -29,13 +35,30 @@ func (l *listFlag) Set(s string) error {
 	return nil
 }
 
+// flavour is a kernel the build leaves in build/ and the paths that go with it.
+type flavour struct {
+	kernel, modules, cert string
+}
+
+var flavours = map[string]flavour{
+	// kernel-config/build.sh: the module tree holds modules.builtin (and
+	// NVIDIA's modules in extra/ for a GPU image), which must be signed
+	// with the key the kernel was built to trust.
+	"kwyre": {"build/vmlinuz-kwyre", "build/kwyre-modules", "build/kernel-keys/signing_key.x509"},
+	// tools/install-deps.sh unpacks linux-image-amd64 there; its modules
+	// are signed by Debian, whose certificate is not at hand.
+	"debian": {"build/debian-kernel/vmlinuz", "build/debian-kernel/modules", ""},
+}
+
 func main() {
 	var o builder.Options
 	var extra, tamper listFlag
+	var kflavour string
 	flag.StringVar(&o.Bin, "bin", "bin", "folder holding the built programs")
-	flag.StringVar(&o.Kernel, "kernel", "build/debian-kernel/vmlinuz", "kernel image (bzImage)")
-	flag.StringVar(&o.KernelVersion, "kernel-version", "", "kernel release (default: the 'version' file beside -kernel)")
-	flag.StringVar(&o.ModulesDir, "modules", "build/debian-kernel/modules", "the kernel's unpacked module tree")
+	flag.StringVar(&kflavour, "kernel-flavour", "kwyre", "kernel: kwyre (make kernel; everything built in, no network drivers) or debian (build/debian-kernel, drivers as modules)")
+	flag.StringVar(&o.Kernel, "kernel", "", "kernel image (bzImage; default: the flavour's)")
+	flag.StringVar(&o.ModulesDir, "modules", "", "the kernel's module tree, lib/modules/RELEASE (default: the flavour's; \"none\": the kernel has every driver built in)")
+	flag.StringVar(&o.ModuleCert, "module-cert", "", "certificate every module in the image must be signed with (default: the flavour's; \"none\": not checked)")
 	flag.StringVar(&o.Stub, "stub", uki.DefaultStub, "systemd EFI stub the UKI is built on")
 	flag.StringVar(&o.Model, "model", "", "GGUF model (default: generate the demo model into -out)")
 	flag.StringVar(&o.ModelPartition, "model-partition", builder.PartitionAuto, "put the model on a read-only partition: auto (if larger than -partition-threshold), always, never")
@@ -57,6 +80,14 @@ func main() {
 		flag.Usage()
 		os.Exit(2)
 	}
+	f, ok := flavours[kflavour]
+	if !ok {
+		fmt.Fprintf(os.Stderr, "kwyre-image: -kernel-flavour %q: want kwyre or debian\n", kflavour)
+		os.Exit(2)
+	}
+	o.Kernel = pick(o.Kernel, f.kernel)
+	o.ModulesDir = pick(o.ModulesDir, f.modules)
+	o.ModuleCert = pick(o.ModuleCert, f.cert)
 	o.ExtraModules, o.Tamper = extra, tamper
 	for _, d := range strings.Split(cudaPath, ":") {
 		if d != "" {
@@ -74,6 +105,7 @@ func main() {
 		where = "read-only partition"
 	}
 	fmt.Printf("kwyre-image: done in %.1fs\n", res.Seconds)
+	fmt.Printf("  kernel         %s (%s), %d modules\n", o.Kernel, res.KernelRelease, len(res.Modules))
 	fmt.Printf("  model          %12d bytes (%s)\n", res.ModelSize, where)
 	fmt.Printf("  initramfs      %12d bytes  %s\n", res.InitramfsSize, res.Initramfs)
 	fmt.Printf("  UKI            %12d bytes  %s\n", res.EFISize, res.EFI)
@@ -83,6 +115,18 @@ func main() {
 	}
 	fmt.Printf("  manifest       %12d files\n", res.ManifestFiles)
 	fmt.Printf("  sha256(kwyre.img) %s\n", res.ImageSHA256)
+}
+
+// pick returns the flag's value, the flavour's when the flag was not given,
+// and "" for "none".
+func pick(flagValue, flavourValue string) string {
+	switch flagValue {
+	case "":
+		return flavourValue
+	case "none":
+		return ""
+	}
+	return flagValue
 }
 
 // defaultCUDALibPath lists the CUDA toolkit's library folders that exist:
