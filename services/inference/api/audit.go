@@ -85,6 +85,8 @@ type auditReport struct {
 
 type securityControls struct {
 	NetworkBinding      string         `json:"network_binding"`
+	NetworkDrivers      string         `json:"network_drivers"` // NetworkKernel's one-line verdict
+	NetworkKernel       NetworkKernel  `json:"network_kernel"`
 	WeightIntegrity     string         `json:"weight_integrity"`
 	ConversationStorage string         `json:"conversation_storage"`
 	SessionWipe         string         `json:"session_wipe"`

@@ -125,12 +125,15 @@ func (s *Server) handleAudit(w http.ResponseWriter, _ *http.Request) {
 		binding = a + " (localhost only)"
 	}
 	integ := s.integrity.Load()
+	netk := ReadNetworkKernel(s.cfg.ProcRoot, s.cfg.SysRoot)
 	rep := auditReport{
 		Server:         serverName(),
 		Timestamp:      now.UTC().Format(time.RFC3339),
 		ActiveSessions: s.sessions.Len(),
 		SecurityControls: securityControls{
 			NetworkBinding:      binding,
+			NetworkDrivers:      netk.Summary(),
+			NetworkKernel:       netk,
 			WeightIntegrity:     integ.summary,
 			ConversationStorage: s.cfg.ConversationStorage,
 			SessionWipe:         "on_close + idle_timeout_" + shortDuration(s.cfg.IdleTimeout) + " + shutdown + intrusion",

@@ -40,6 +40,7 @@ type Config struct {
 	IntegrityReport     any           // init's integrity.json as read, for /audit (nil = none)
 	WatchdogStateFile   string        // the watchdog's state.json ("" = none)
 	WatchdogInterval    time.Duration // the watchdog's scan interval
+	ProcRoot, SysRoot   string        // where /audit reads the kernel's network evidence ("" = /proc, /sys)
 	Logger              *slog.Logger  // metadata only
 }
 
@@ -82,6 +83,12 @@ func New(cfg Config) *Server {
 	}
 	if cfg.WatchdogInterval <= 0 {
 		cfg.WatchdogInterval = 5 * time.Second
+	}
+	if cfg.ProcRoot == "" {
+		cfg.ProcRoot = "/proc"
+	}
+	if cfg.SysRoot == "" {
+		cfg.SysRoot = "/sys"
 	}
 	if cfg.IdleTimeout <= 0 {
 		cfg.IdleTimeout = time.Hour

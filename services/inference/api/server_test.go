@@ -235,6 +235,7 @@ func TestAuditReadsTheSystem(t *testing.T) {
 		WatchdogInterval:    5 * time.Second,
 		IntegrityReport:     map[string]any{"verified": true, "files": 3},
 	}
+	cfg.ProcRoot, cfg.SysRoot = fakeSys{config: "kwyre.config"}.write(t)
 	s, url, key := startServer(t, cfg)
 	s.Sessions().Create()
 	type audit struct {
@@ -242,7 +243,13 @@ func TestAuditReadsTheSystem(t *testing.T) {
 		Timestamp        string
 		ActiveSessions   int `json:"active_sessions"`
 		SecurityControls struct {
-			NetworkBinding      string         `json:"network_binding"`
+			NetworkBinding string `json:"network_binding"`
+			NetworkDrivers string `json:"network_drivers"`
+			NetworkKernel  struct {
+				ConfigSource string            `json:"config_source"`
+				Config       map[string]string `json:"config"`
+				Hardware     []NetHardware     `json:"hardware"`
+			} `json:"network_kernel"`
 			WeightIntegrity     string         `json:"weight_integrity"`
 			ConversationStorage string         `json:"conversation_storage"`
 			SessionWipe         string         `json:"session_wipe"`
@@ -268,6 +275,10 @@ func TestAuditReadsTheSystem(t *testing.T) {
 		a.SecurityControls.SessionWipe != "on_close + idle_timeout_90min + shutdown + intrusion" ||
 		a.SecurityControls.ContentLogging != "NEVER" || a.Integrity["verified"] != true {
 		t.Fatalf("audit = %+v", a)
+	}
+	if nk := a.SecurityControls.NetworkKernel; a.SecurityControls.NetworkDrivers != "none (CONFIG_NETDEVICES not set; no net devices besides lo)" ||
+		nk.ConfigSource != "/proc/config.gz" || nk.Config["CONFIG_NETDEVICES"] != "not set" || len(nk.Hardware) != 2 {
+		t.Fatalf("network drivers %q, %+v", a.SecurityControls.NetworkDrivers, nk)
 	}
 	if ts, err := time.Parse(time.RFC3339, a.Timestamp); err != nil || time.Since(ts) > time.Minute {
 		t.Fatalf("timestamp %q", a.Timestamp)
