@@ -184,6 +184,20 @@ func (c *Client) Audit(ctx context.Context) (Audit, error) {
 	return a, err
 }
 
+// AuditJSON asks /audit and returns the answer as it came, compacted to
+// one line (the line-mode console prints it whole for auditors and tests).
+func (c *Client) AuditJSON(ctx context.Context) ([]byte, error) {
+	var raw json.RawMessage
+	if err := c.callJSON(ctx, http.MethodGet, "/audit", nil, &raw); err != nil {
+		return nil, err
+	}
+	var out bytes.Buffer
+	if err := json.Compact(&out, raw); err != nil {
+		return nil, fmt.Errorf("GET /audit: %w", err)
+	}
+	return out.Bytes(), nil
+}
+
 // NewSession opens a server-side session and returns its id.
 func (c *Client) NewSession(ctx context.Context) (string, error) {
 	var s struct {

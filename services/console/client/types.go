@@ -76,6 +76,7 @@ type Audit struct {
 	ActiveSessions   int    `json:"active_sessions"`
 	SecurityControls struct {
 		NetworkBinding      string          `json:"network_binding"`
+		NetworkDrivers      string          `json:"network_drivers"`
 		WeightIntegrity     json.RawMessage `json:"weight_integrity"`
 		ConversationStorage string          `json:"conversation_storage"`
 		SessionWipe         string          `json:"session_wipe"`

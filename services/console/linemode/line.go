@@ -25,6 +25,7 @@ const (
 	IdleWiped   = "kwyre: idle: the session was wiped"
 	ReplyCut    = "reply cut at the length limit; /new starts a fresh session"
 	ContextFull = "context full: type /new for a new session"
+	AuditPrefix = "kwyre: audit "
 )
 
 // clearScreen homes the cursor, clears the screen, then erases the
@@ -35,6 +36,7 @@ const clearScreen = "\x1b[H\x1b[2J\x1b[3J"
 const help = `kwyre: commands:
   /new    start a new session (the old one is wiped on the service)
   /wipe   wipe the session now and clear the screen
+  /audit  the service's security metadata (GET /audit), as JSON on one line
   /help   this text
   Ctrl-C  stop a reply, or drop the line being typed
 `
@@ -246,6 +248,8 @@ func (r *runner) handle(ctx context.Context, line []byte) {
 		if r.session != "" {
 			r.printf("%s\n", NewSession)
 		}
+	case string(cmd) == "/audit":
+		r.audit(ctx)
 	case string(cmd) == "/wipe":
 		r.endSession()
 		r.dirty = false
@@ -339,6 +343,24 @@ wait:
 	default:
 		r.report(ctx, err)
 	}
+}
+
+// audit prints the service's /audit answer on one line after AuditPrefix,
+// with terminal controls filtered out like a reply.
+func (r *runner) audit(ctx context.Context) {
+	actx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	a, err := r.Client.AuditJSON(actx)
+	if err != nil {
+		r.report(ctx, err)
+		return
+	}
+	// One write: on the appliance's serial line, init's log lines from the
+	// services share the terminal, and a tty keeps one write whole.
+	var f termtext.Filter
+	line := f.Append([]byte(AuditPrefix), a)
+	line = f.Flush(line)
+	r.out.Write(append(line, '\n'))
 }
 
 // emit prints a piece of the reply, with terminal controls filtered out.

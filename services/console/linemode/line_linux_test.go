@@ -2,6 +2,7 @@ package linemode
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"strings"
 	"syscall"
@@ -105,6 +106,21 @@ func TestLineModeEndToEnd(t *testing.T) {
 	p.Expect(t, PromptYou, step)
 	p.Send(t, "/wipe\r")
 	p.Expect(t, clearScreen+Wiped+"\r\n"+PromptYou, step)
+	// /audit prints the service's answer on one line: JSON an auditor (or
+	// the QEMU tests) can read off the serial console.
+	p.Send(t, "/audit\r")
+	p.Expect(t, "/audit\r\n"+AuditPrefix, step)
+	line := strings.TrimSuffix(p.Expect(t, "\r\n"+PromptYou, step), "\r\n"+PromptYou)
+	var audit struct {
+		SecurityControls struct {
+			NetworkBinding string `json:"network_binding"`
+			NetworkDrivers string `json:"network_drivers"`
+		} `json:"security_controls"`
+	}
+	if err := json.Unmarshal([]byte(line), &audit); err != nil || audit.SecurityControls.NetworkDrivers == "" ||
+		!strings.Contains(audit.SecurityControls.NetworkBinding, "localhost only") {
+		t.Fatalf("/audit printed %q (%v)", line, err)
+	}
 	p.Send(t, "/nonsense\r")
 	p.Expect(t, "kwyre: unknown command, try /help\r\n"+PromptYou, step)
 
