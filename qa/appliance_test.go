@@ -1,6 +1,9 @@
 package qa
 
 import (
+	"encoding/json"
+	"fmt"
+	"net/http"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -48,19 +51,106 @@ func replyText(s string) string {
 	return strings.Join(keep, "\n")
 }
 
-// TestAppliance boots the image under test once and walks the whole
-// session: ready, a chat turn with the demo model's sentence, /new and a
-// second turn, then system_powerdown through QMP ending in a clean
-// power-off (QEMU exits by itself, status 0).
+// auditAnswer is the part of GET /audit the tests read.
+type auditAnswer struct {
+	SecurityControls struct {
+		NetworkBinding string `json:"network_binding"`
+		NetworkDrivers string `json:"network_drivers"`
+		NetworkKernel  struct {
+			ConfigSource string            `json:"config_source"`
+			Config       map[string]string `json:"config"`
+			Drivers      []string          `json:"drivers"`
+			Interfaces   []struct {
+				Name, Kind, Driver string
+			} `json:"interfaces"`
+			Hardware []struct {
+				Device, What, Driver string
+			} `json:"hardware"`
+		} `json:"network_kernel"`
+	} `json:"security_controls"`
+}
+
+var auditRE = regexp.MustCompile(regexp.QuoteMeta(linemode.AuditPrefix) + `(\{[^\n]*\})\n`)
+
+// consoleAudit types /audit at the console's prompt and returns the
+// service's GET /audit answer, which the console prints on one line.
+func consoleAudit(t *testing.T, vm *VM) auditAnswer {
+	t.Helper()
+	if err := vm.Send("/audit\r"); err != nil {
+		t.Fatal(err)
+	}
+	m, err := vm.Expect(auditRE, replyTimeout)
+	if err != nil {
+		t.Fatalf("/audit: %v", err)
+	}
+	var a auditAnswer
+	if err := json.Unmarshal([]byte(m[1]), &a); err != nil {
+		t.Fatalf("/audit printed %q: %v", m[1], err)
+	}
+	if _, err := vm.Expect(youRE, time.Minute); err != nil {
+		t.Fatalf("prompt after /audit: %v", err)
+	}
+	return a
+}
+
+// TestAppliance boots the image under test (make image: Kwyre's kernel)
+// once, with a virtio network card attached whose host port forwards to
+// the guest's 127.0.0.1:8000, and walks the whole session: ready; init's
+// list of links says lo and nothing else in both namespaces; /audit says
+// the kernel has no network drivers while the card sits on the bus with
+// none bound; nothing answers on the forwarded port; a chat turn with the
+// demo model's sentence, /new and a second turn; then system_powerdown
+// through QMP ending in a clean power-off (QEMU exits by itself, status 0).
 func TestAppliance(t *testing.T) {
 	dir := imageDir(t)
-	vm := boot(t, filepath.Join(dir, "kwyre.img"), BootOptions{})
+	port := freePort(t)
+	nic := fmt.Sprintf("user,model=virtio-net-pci,hostfwd=tcp:127.0.0.1:%d-:8000", port)
+	vm := boot(t, filepath.Join(dir, "kwyre.img"), BootOptions{Args: []string{"-nic", nic}})
 	if _, err := vm.Expect(readyRE, bootTimeout); err != nil {
 		t.Fatalf("boot: %v", err)
 	}
 	t.Logf("boot to %q: %.1fs", linemode.Ready, vm.Since().Seconds())
 	if _, err := vm.Expect(youRE, time.Minute); err != nil {
 		t.Fatalf("first prompt: %v", err)
+	}
+
+	if m := linksRE.FindStringSubmatch(waitOutput(vm, linksRE, 30*time.Second)); m == nil {
+		t.Errorf("init did not list the links (want a line matching %q)", linksRE)
+	} else {
+		t.Logf("links in the guest: root namespace: %s; services' namespace: %s", m[1], m[2])
+		if m[1] != "lo up" || m[2] != "lo up" {
+			t.Errorf("links: root namespace %q, services' namespace %q; want only \"lo up\" in both", m[1], m[2])
+		}
+	}
+	if strings.Contains(vm.Output(), "kwyre-init: [link]") {
+		t.Errorf("init reported a link besides lo:\n%s", vm.Tail(3000))
+	}
+
+	a := consoleAudit(t, vm)
+	nk := a.SecurityControls.NetworkKernel
+	t.Logf("/audit network_drivers: %s", a.SecurityControls.NetworkDrivers)
+	if want := "none (CONFIG_NETDEVICES not set; no net devices besides lo)"; a.SecurityControls.NetworkDrivers != want {
+		t.Errorf("/audit network_drivers = %q, want %q", a.SecurityControls.NetworkDrivers, want)
+	}
+	if nk.ConfigSource != "/proc/config.gz" || nk.Config["CONFIG_NETDEVICES"] != "not set" || len(nk.Drivers) != 0 {
+		t.Errorf("/audit network_kernel: config from %q, CONFIG_NETDEVICES %q, drivers %v", nk.ConfigSource, nk.Config["CONFIG_NETDEVICES"], nk.Drivers)
+	}
+	if len(nk.Interfaces) != 1 || nk.Interfaces[0].Name != "lo" {
+		t.Errorf("/audit interfaces %+v, want lo only", nk.Interfaces)
+	}
+	// The card is attached: the kernel sees it and has no driver for it.
+	var card bool
+	for _, h := range nk.Hardware {
+		t.Logf("/audit hardware: %s %s, driver %q", h.Device, h.What, h.Driver)
+		card = card || (h.What == "virtio network device" && h.Driver == "")
+	}
+	if !card {
+		t.Errorf("/audit lists no driverless virtio network device: %+v", nk.Hardware)
+	}
+	client := &http.Client{Timeout: 5 * time.Second}
+	if resp, err := client.Get(fmt.Sprintf("http://127.0.0.1:%d/health", port)); err == nil {
+		resp.Body.Close()
+		t.Errorf("the service answered through the forwarded port: %s", resp.Status)
 	}
 
 	if got := chat(t, vm, "Hello, who are you?"); got != testmodel.DemoReply {

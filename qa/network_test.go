@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 )
@@ -39,12 +40,14 @@ func freePort(t *testing.T) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-// TestNICForcedDown boots with a user-mode virtio NIC whose host port
-// forwards to the guest's 127.0.0.1:8000. Debian's kernel only shows the
-// NIC with virtio_net loaded, so this image loads it (and, to cover that
-// path in the same boot, keeps the model on its read-only partition). The
-// guest must come up, init must report the link it forced down, and the
-// forwarded port must give no HTTP answer.
+// TestNICForcedDown is the Debian-kernel path (-kernel-flavour debian):
+// it boots with a user-mode virtio NIC whose host port forwards to the
+// guest's 127.0.0.1:8000. Debian's kernel only shows the NIC with
+// virtio_net loaded, so this image loads it (and, to cover that path in
+// the same boot, keeps the model on its read-only partition). The guest
+// must come up, init must report the link it forced down, /audit must say
+// a network driver is present, and the forwarded port must give no HTTP
+// answer.
 func TestNICForcedDown(t *testing.T) {
 	imageDir(t)
 	out := buildImage(t, demoModel(t), append(debianKernel, "-model-partition", "always", "-extra-modules", "virtio_pci,virtio_net")...)
@@ -69,6 +72,17 @@ func TestNICForcedDown(t *testing.T) {
 		if m[1] != "lo up, eth0 down" || m[2] != "lo up" {
 			t.Errorf("links: root namespace %q, services' namespace %q; want \"lo up, eth0 down\" and \"lo up\"", m[1], m[2])
 		}
+	}
+
+	if _, err := vm.Expect(youRE, time.Minute); err != nil {
+		t.Fatalf("first prompt: %v", err)
+	}
+	a := consoleAudit(t, vm)
+	t.Logf("/audit network_drivers: %s", a.SecurityControls.NetworkDrivers)
+	if !strings.HasPrefix(a.SecurityControls.NetworkDrivers, "present: virtio_net (eth0)") ||
+		strings.Join(a.SecurityControls.NetworkKernel.Drivers, ",") != "virtio_net" {
+		t.Errorf("/audit network_drivers %q, drivers %v; want virtio_net (eth0) present",
+			a.SecurityControls.NetworkDrivers, a.SecurityControls.NetworkKernel.Drivers)
 	}
 
 	client := &http.Client{Timeout: 10 * time.Second}
