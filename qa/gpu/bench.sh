@@ -10,6 +10,13 @@ work=${KWYRE_GPU_WORK:-$PWD/build/gpu-work}
 models=${MODELS:-8b-q4_0 8b-q4_k_m 1b-q4_k_m}
 . "$stage/prepare.sh"
 
+# The GPU's clocks, power and throttle reasons through the run: decode speed
+# drops by 7-10% once the card has run for some seconds.
+nvidia-smi --query-gpu=timestamp,clocks.sm,clocks.mem,power.draw,temperature.gpu,clocks_throttle_reasons.active \
+  --format=csv -lms 1000 >"$results/clocks.csv" 2>/dev/null &
+clocks=$!
+trap 'kill $clocks 2>/dev/null || true' EXIT
+
 key="$work/api-key"
 head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$key"
 chmod 600 "$key"
@@ -17,7 +24,9 @@ chmod 600 "$key"
 for m in $models; do
   gguf=$(model "$m")
   out="$results/$m.jsonl"
-  "$work/bin/enginebench" -model "$gguf" -backend-dir "$work/lib/ollama" 2>"$results/$m.engine.log" | tee "$out"
+  "$work/bin/enginebench" -model "$gguf" -backend-dir "$work/lib/ollama" -profile 2>"$results/$m.engine.log" | tee "$out"
+  "$work/bin/enginebench" -model "$gguf" -backend-dir "$work/lib/ollama" -kv-check 2>>"$results/$m.engine.log" |
+    grep '"kv_check"' | tee -a "$out"
   "$work/bin/kwyre-inference" -model "$gguf" -backend-dir "$work/lib/ollama" -gpu-layers auto \
      -slots 16 -ctx 4096 -listen 127.0.0.1:8000 -api-key-file "$key" >"$results/$m.service.log" 2>&1 &
   pid=$!

@@ -13,12 +13,16 @@ done
 chmod +x "$work"/bin/*
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$results/gpu.txt"
 
-if [ ! -f "$work/lib/ollama/libggml-cuda.so" ] && [ -f "$stage/cuda-backend.tar.zst" ]; then
-  mkdir -p "$work/lib/ollama" && tar -C "$work/lib/ollama" --zstd -xf "$stage/cuda-backend.tar.zst"
+if [ ! -f "$work/lib/ollama/libggml-cuda.so" ] && [ -f "$stage/cuda-backend.tar.xz" ]; then
+  mkdir -p "$work/lib/ollama" && tar -C "$work/lib/ollama" -xJf "$stage/cuda-backend.tar.xz"
   echo "prepare: CUDA backend from the stage"
 fi
 if [ ! -f "$work/lib/ollama/libggml-cuda.so" ]; then
   CUDA_ARCHS=${CUDA_ARCHS:-90} CUDA_WORK="$work/cuda" "$stage/build-cuda.sh" "$stage/src" "$work" 2>&1 | tail -3
+  # Handed back in parts under the 16 MB a returned file may have, so a
+  # later run can skip the build (stage.sh joins them from build/).
+  tar -C "$work/lib/ollama" -cf - . | xz -T0 -6 | split -b 15M - "$results/cuda-backend.tar.xz.part-"
+  ls -l "$results"/cuda-backend.tar.xz.part-*
 fi
 
 model() {

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Where single-token decode time goes, on the GPU machine: enginebench -profile
 # (time in llama_decode, waiting for the device, sampling) for each model under
-# each variant: default, flash attention off, CUDA graphs off, graph reuse off,
-# 1 CPU thread, and any extra enginebench builds staged as bin/enginebench-*.
+# CPU thread count (THREADS, twice, interleaved), with VARIANTS=1 also flash
+# attention off, CUDA graphs off and graph reuse off, and any extra
+# enginebench builds staged as bin/enginebench-*.
 #   qa/gpu/profile.sh [STAGE] [RESULTS]
 set -euo pipefail
 stage=$(cd "${1:-build/gpu-stage}" && pwd)
@@ -15,17 +16,22 @@ run() { # label, env/args...
   local label=$1; shift
   echo "== $m $label"
   env "$@" -model "$gguf" -backend-dir "$work/lib/ollama" -profile -runs 2 2>>"$results/profile.log" |
-    grep -E '"(engine|profile|kv_check)"' | sed "s/^{/{\"model\":\"$m\",\"variant\":\"$label\",/" |
+    grep -E '"(engine|profile_raw|profile_sampled|kv_check)"' | sed "s/^{/{\"model\":\"$m\",\"variant\":\"$label\",/" |
     tee -a "$results/profile.jsonl"
 }
 for m in $models; do
   gguf=$(model "$m")
   eb="$work/bin/enginebench"
-  run default "$eb" -kv-check
-  run fa-off "$eb" -fa off
-  run graphs-off GGML_CUDA_DISABLE_GRAPHS=1 "$eb"
-  run reuse-off LLAMA_GRAPH_REUSE_DISABLE=1 "$eb"
-  run threads-1 "$eb" -threads 1
+  for rep in 1 2; do
+    for t in ${THREADS:-1 2 4 16}; do
+      run "threads-$t" "$eb" -threads "$t"
+    done
+  done
+  if [ -n "${VARIANTS:-}" ]; then
+    run fa-off "$eb" -fa off
+    run graphs-off GGML_CUDA_DISABLE_GRAPHS=1 "$eb"
+    run reuse-off LLAMA_GRAPH_REUSE_DISABLE=1 "$eb"
+  fi
   for x in "$work"/bin/enginebench-*; do
     [ -x "$x" ] && run "${x##*/enginebench-}" "$x"
   done

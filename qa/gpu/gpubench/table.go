@@ -92,11 +92,19 @@ func printTable(w io.Writer, files []string) error {
 		row(fmt.Sprintf("prompt, HTTP API (%d tokens)", int(h.f("prompt_tokens"))), h.f("prompt_tokens_per_s"), "tok/s", ref[0], "")
 		row("decode, engine alone (tg128)", e.f("tokens_per_s"), "tok/s", ref[1], share(e.f("tokens_per_s")))
 		row("decode, HTTP streaming", rec["decode"].f("tokens_per_s"), "tok/s", ref[1], share(rec["decode"].f("tokens_per_s")))
+		if p := rec["profile_raw"]; p != nil {
+			row(fmt.Sprintf("decode, bare llama_decode loop as llama-bench's (%.0f µs decode call + %.0f µs wait)", p.f("decode_us"), p.f("wait_us")),
+				p.f("tokens_per_s"), "tok/s", ref[1], share(p.f("tokens_per_s")))
+		}
 		l := rec["long_prompt"]
 		row(fmt.Sprintf("time to first token, %d-token prompt", int(l.f("prompt_tokens"))), l.f("ttft_ms"), "ms", 0, "")
 		fu := rec["follow_up"]
 		row(fmt.Sprintf("follow-up turn TTFT (%d of %d prompt tokens cached)", int(fu.f("cached_tokens")), int(fu.f("prompt_tokens"))),
 			fu.f("ttft_ms"), "ms", 0, "")
+		if k := rec["kv_check"]; k != nil {
+			fmt.Fprintf(w, "| %s | KV cache read back from the GPU: non-zero bytes before / after a wipe | %.0f / %.0f of %.0f | — | — |  |\n",
+				label, k.f("nonzero_bytes_before_wipe"), k.f("nonzero_bytes_after_wipe"), k.f("kv_bytes"))
+		}
 		for _, n := range []int{4, 16} {
 			c := rec[fmt.Sprintf("concurrent%d", n)]
 			if c == nil {

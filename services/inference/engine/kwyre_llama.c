@@ -344,30 +344,52 @@ int32_t kw_eval(kw_slot *s, const int32_t *toks, int32_t n, int32_t pos0) {
 	return llama_decode(s->ctx, s->batch);
 }
 
-// kw_argmax is the index of the first largest of x[0..n) (0 if all are NaN).
-// Two passes, the first with independent lanes the compiler vectorizes: a
-// 128K vocabulary's logits take microseconds, not the ~0.1 ms of a
-// dependent compare chain, on every generated token.
-static int32_t kw_argmax(const float *x, int32_t n) {
+// kw_block_max is the largest of x[0..n) (n a multiple of 16), in lanes
+// the compiler vectorizes.
+static inline float kw_block_max(const float *x, int32_t n) {
 	enum { W = 16 };
 	float m[W];
 	for (int k = 0; k < W; k++) {
 		m[k] = -__builtin_inff();
 	}
-	int32_t i = 0;
-	for (; i + W <= n; i += W) {
+	for (int32_t i = 0; i < n; i += W) {
 		for (int k = 0; k < W; k++) {
 			m[k] = x[i + k] > m[k] ? x[i + k] : m[k];
 		}
 	}
-	float best = -__builtin_inff();
-	for (int k = 0; k < W; k++) {
+	float best = m[0];
+	for (int k = 1; k < W; k++) {
 		best = m[k] > best ? m[k] : best;
 	}
-	for (; i < n; i++) {
-		best = x[i] > best ? x[i] : best;
+	return best;
+}
+
+// kw_argmax is the index of the first largest of x[0..n) (0 if all are NaN).
+// It runs on every generated token over the whole vocabulary (128K logits
+// for Llama 3), between the device finishing one token and starting the
+// next: one vectorized pass over blocks, then a scan of the winning block
+// only. About 20x faster than a compare chain (qa/gpu profile: sample_us).
+__attribute__((target_clones("avx512f", "avx2", "default")))
+int32_t kw_argmax(const float *x, int32_t n) {
+	enum { B = 2048 };
+	float best = -__builtin_inff();
+	int32_t from = -1, to = -1, i = 0;
+	for (; i + B <= n; i += B) {
+		float m = kw_block_max(x + i, B);
+		if (m > best) {
+			best = m;
+			from = i;
+			to = i + B;
+		}
 	}
-	for (i = 0; i < n; i++) {
+	for (int32_t j = i; j < n; j++) {
+		if (x[j] > best) {
+			best = x[j];
+			from = j;
+			to = j + 1;
+		}
+	}
+	for (i = from; i >= 0 && i < to; i++) {
 		if (x[i] == best) {
 			return i;
 		}

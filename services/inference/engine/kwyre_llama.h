@@ -53,6 +53,7 @@ int32_t kw_next(kw_slot *s, int32_t pos, int32_t *tok, bool *eog, bool *fed,
                 char *piece, int32_t cap, int32_t *n);
 int32_t kw_piece(kw_slot *s, int32_t tok, char *piece, int32_t cap);
 
+int32_t kw_argmax(const float *x, int32_t n);
 int32_t kw_slot_kv_nonzero(kw_slot *s, int64_t *nonzero, int64_t *total);
 int32_t kw_profile_decode(kw_slot *s, int32_t tok, int32_t pos0, int32_t n, bool sample, double *t);
 

@@ -9,7 +9,16 @@ import (
 	"errors"
 	"fmt"
 	"time"
+	"unsafe"
 )
+
+// argmax is the C sampler's greedy pick, for tests.
+func argmax(x []float32) int {
+	if len(x) == 0 {
+		return 0
+	}
+	return int(C.kw_argmax((*C.float)(unsafe.Pointer(&x[0])), C.int32_t(len(x))))
+}
 
 // KVNonZero reads the slot's KV cache back from wherever it lives (GPU
 // memory included) and returns how many of its bytes are not zero, out of

@@ -2,6 +2,8 @@ package engine
 
 import (
 	"context"
+	"math"
+	"math/rand/v2"
 	"testing"
 )
 
@@ -67,5 +69,49 @@ func TestFlashAttentionSetting(t *testing.T) {
 	}
 	if _, err := Load(Config{ModelPath: modelFile(t, "demo"), FlashAttention: "fast"}, nil); err == nil {
 		t.Error("flash attention \"fast\": want an error")
+	}
+}
+
+func TestArgmax(t *testing.T) {
+	naive := func(x []float32) int {
+		b := 0
+		for i := range x {
+			if x[i] > x[b] || x[b] != x[b] && x[i] == x[i] {
+				b = i
+			}
+		}
+		return b
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	nan := float32(math.NaN())
+	for _, n := range []int{1, 15, 16, 2047, 2048, 2049, 4096, 128256, 151936} {
+		x := make([]float32, n)
+		for trial := 0; trial < 20; trial++ {
+			for i := range x {
+				x[i] = rng.Float32()*20 - 10
+			}
+			switch trial % 5 {
+			case 1: // a tie: the first wins
+				p := rng.IntN(n)
+				x[p] = 50
+				x[rng.IntN(n)] = 50
+			case 2: // the last element
+				x[n-1] = 60
+			case 3: // NaNs are never picked
+				for i := 0; i < n; i += 7 {
+					x[i] = nan
+				}
+			case 4: // all equal
+				for i := range x {
+					x[i] = -3
+				}
+			}
+			if got, want := argmax(x), naive(x); got != want {
+				t.Fatalf("n=%d trial %d: argmax %d, want %d", n, trial, got, want)
+			}
+		}
+	}
+	if got := argmax([]float32{nan, nan, nan}); got != 0 {
+		t.Errorf("all NaN: %d, want 0", got)
 	}
 }
