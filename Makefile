@@ -85,7 +85,7 @@ test-vm: image
 cuda:
 	@./qa/gpu/build-cuda.sh
 
-bench: build
+bench: build $(KWYRE_KERNEL)
 	@./qa/bench.sh
 
 test: deps build kernel-check kernel test-unit test-vm

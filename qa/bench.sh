@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # `make bench`: boot-to-ready time of the appliance in QEMU (firmware start
-# to "kwyre: ready" on the serial console) for a tiny model and a
-# llama3.2-1b-shaped q4_0 model. Needs the programs built (make build).
+# to "kwyre: ready" on the serial console): Kwyre's kernel against Debian's
+# (same image otherwise, tiny model), then a tiny model and a
+# llama3.2-1b-shaped q4_0 model. Needs the programs built (make build) and
+# the kernel (make kernel).
 #
 #   qa/bench.sh [go test flags...]     e.g. qa/bench.sh -benchtime 3x
 set -euo pipefail
