@@ -5,8 +5,9 @@
 #   qa/gpu/bench.sh [STAGE] [RESULTS]
 set -euo pipefail
 stage=$(cd "${1:-build/gpu-stage}" && pwd)
-results=${2:-${OUT:-/tmp/kwyre-gpu-results}}
+out=${2:-${OUT:-/tmp/kwyre-gpu-results}}
 work=${KWYRE_GPU_WORK:-$PWD/build/gpu-work}
+results=$work/results # everything; $out gets the few files a device run hands back
 models=${MODELS:-8b-q4_0 8b-q4_k_m 1b-q4_k_m}
 . "$stage/prepare.sh"
 
@@ -43,3 +44,7 @@ done
 echo
 echo "GPU: $(cat "$results/gpu.txt"), $(date -u +%F)"
 "$work/bin/gpubench" -table $(for m in $models; do echo "$results/$m.jsonl"; done) | tee "$results/table.md"
+kill $clocks 2>/dev/null || true
+mkdir -p "$out"
+cp "$results/table.md" "$results/clocks.csv" "$out/"
+tar -C "$results" -czf "$out/results.tar.gz" .

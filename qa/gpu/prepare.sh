@@ -2,8 +2,9 @@
 # programs into $work/bin, builds the CUDA backend into $work/lib/ollama
 # unless it is there (or a prebuilt one was staged), and defines
 # `model NAME` (8b-q4_0, 1b-q4_k_m, ...), which generates that model once
-# and prints its path. Needs $stage, $work and $results.
-mkdir -p "$work/bin" "$work/models" "$results"
+# and prints its path. Needs $stage, $work, $results and $out (where
+# files handed back from a device run go).
+mkdir -p "$work/bin" "$work/models" "$results" "$out"
 for b in "$stage"/bin/*; do
   case $b in
     *.gz) gunzip -c "$b" >"$work/bin/$(basename "$b" .gz)" ;;
@@ -19,10 +20,12 @@ if [ ! -f "$work/lib/ollama/libggml-cuda.so" ] && [ -f "$stage/cuda-backend.tar.
 fi
 if [ ! -f "$work/lib/ollama/libggml-cuda.so" ]; then
   CUDA_ARCHS=${CUDA_ARCHS:-90} CUDA_WORK="$work/cuda" "$stage/build-cuda.sh" "$stage/src" "$work" 2>&1 | tail -3
-  # Handed back in parts under the 16 MB a returned file may have, so a
-  # later run can skip the build (stage.sh joins them from build/).
-  tar -C "$work/lib/ollama" -cf - . | xz -T0 -6 | split -b 15M - "$results/cuda-backend.tar.xz.part-"
-  ls -l "$results"/cuda-backend.tar.xz.part-*
+  # HANDBACK_BACKEND=1: handed back in parts under the 16 MB a returned file
+  # may have, so a later run can skip the build (stage.sh joins them).
+  if [ -n "${HANDBACK_BACKEND:-}" ]; then
+    tar -C "$work/lib/ollama" -cf - . | xz -T0 -6 | split -b 15M - "$out/cuda-backend.tar.xz.part-"
+    ls -l "$out"/cuda-backend.tar.xz.part-*
+  fi
 fi
 
 model() {

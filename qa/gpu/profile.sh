@@ -7,8 +7,9 @@
 #   qa/gpu/profile.sh [STAGE] [RESULTS]
 set -euo pipefail
 stage=$(cd "${1:-build/gpu-stage}" && pwd)
-results=${2:-${OUT:-/tmp/kwyre-gpu-results}}
+out=${2:-${OUT:-/tmp/kwyre-gpu-results}}
 work=${KWYRE_GPU_WORK:-$PWD/build/gpu-work}
+results=$work/results # everything; $out gets the few files a device run hands back
 models=${MODELS:-8b-q4_0 1b-q4_k_m}
 . "$stage/prepare.sh"
 
@@ -36,3 +37,4 @@ for m in $models; do
     [ -x "$x" ] && run "${x##*/enginebench-}" "$x"
   done
 done
+mkdir -p "$out" && cp "$results/profile.jsonl" "$out/"

@@ -72,7 +72,11 @@ func main() {
 		checkKV(e, prompt, *gen)
 		return
 	}
+	// Each run measures the engine and, right after, the bare loops, so all
+	// see the same GPU clocks (an H100 slows by 7-10% after some seconds of
+	// load): their ratio is fair even where the absolute figures drift.
 	var ppSum, tgSum float64
+	var raw, sampled engine.DecodeProfile
 	var n, promptToks, genToks int
 	for i := 0; i <= *runs; i++ {
 		s, err := e.Acquire(context.Background(), "")
@@ -80,17 +84,29 @@ func main() {
 			fmt.Fprintln(os.Stderr, "enginebench:", err)
 			os.Exit(1)
 		}
-		r, err := s.Generate(context.Background(), prompt, engine.Sampling{MaxTokens: *gen},
+		// pp: the whole prompt and one token; tg: from a one-token prompt,
+		// so decoding starts at an empty cache as llama-bench's tg128 does.
+		p, err := s.Generate(context.Background(), prompt, engine.Sampling{MaxTokens: 1},
 			func([]byte) error { return nil })
+		s.Wipe()
+		var r engine.Result
+		if err == nil {
+			r, err = s.Generate(context.Background(), prompt[:1], engine.Sampling{MaxTokens: *gen},
+				func([]byte) error { return nil })
+		}
 		s.Release()
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "enginebench:", err)
 			os.Exit(1)
 		}
+		var pr, ps engine.DecodeProfile
+		if *profile {
+			pr, ps = profileDecode(e, prompt[0], *gen, false), profileDecode(e, prompt[0], *gen, true)
+		}
 		if i == 0 {
 			continue // warm-up: allocations, CUDA graph capture
 		}
-		pp := float64(r.EvaluatedTokens) / r.TimeToFirstToken.Seconds()
+		pp := float64(p.EvaluatedTokens) / p.TimeToFirstToken.Seconds()
 		decode := r.Duration - r.TimeToFirstToken
 		tg := 0.0
 		if r.CompletionTokens > 1 && decode > 0 {
@@ -98,44 +114,52 @@ func main() {
 		}
 		ppSum += pp
 		tgSum += tg
+		raw, sampled = add(raw, pr), add(sampled, ps)
 		n++
-		promptToks, genToks = r.EvaluatedTokens, r.CompletionTokens
+		promptToks, genToks = p.EvaluatedTokens, r.CompletionTokens
 	}
 	emit("engine", "threads", *threads, "prompt_tokens", promptToks, "prompt_tokens_per_s", ppSum/float64(n),
-		"completion_tokens", genToks, "tokens_per_s", tgSum/float64(n))
-
+		"completion_tokens", genToks, "tokens_per_s", tgSum/float64(n), "runs", n)
 	if *profile {
-		profileDecode(e, prompt, *gen)
+		emitProfile("profile_raw", raw)
+		emitProfile("profile_sampled", sampled)
 	}
 }
 
-// profileDecode splits llama-bench-style single-token steps (from an empty
-// cache, as tg128 runs) into time in llama_decode, waiting for the device
-// and sampling: raw feeds the same token and never reads the logits, as
-// llama-bench does; sampled takes the argmax each step, as a chat does.
-func profileDecode(e *engine.Engine, prompt []int32, n int) {
-	for _, sample := range []bool{false, true, false, true} {
-		s, err := e.Acquire(context.Background(), "")
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "enginebench:", err)
-			os.Exit(1)
-		}
-		p, err := s.ProfileDecode(prompt[0], n, sample)
-		s.Release()
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "enginebench: profile:", err)
-			os.Exit(1)
-		}
-		per := func(d time.Duration) float64 { return d.Seconds() * 1e6 / float64(p.Tokens) }
-		total := p.Decode + p.Wait + p.Sample
-		name := "profile_raw"
-		if sample {
-			name = "profile_sampled"
-		}
-		emit(name, "sampled", sample, "tokens", p.Tokens,
-			"tokens_per_s", float64(p.Tokens)/total.Seconds(),
-			"decode_us", per(p.Decode), "wait_us", per(p.Wait), "sample_us", per(p.Sample))
+func add(a, b engine.DecodeProfile) engine.DecodeProfile {
+	return engine.DecodeProfile{Tokens: a.Tokens + b.Tokens, Decode: a.Decode + b.Decode,
+		Wait: a.Wait + b.Wait, Sample: a.Sample + b.Sample}
+}
+
+// profileDecode runs llama-bench-style single-token steps from an empty
+// cache, as tg128 does: raw feeds the same token and never reads the
+// logits, as llama-bench does; sampled takes the argmax each step, as a
+// chat does.
+func profileDecode(e *engine.Engine, tok int32, n int, sample bool) engine.DecodeProfile {
+	s, err := e.Acquire(context.Background(), "")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "enginebench:", err)
+		os.Exit(1)
 	}
+	defer s.Release()
+	p, err := s.ProfileDecode(tok, n, sample)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "enginebench: profile:", err)
+		os.Exit(1)
+	}
+	return p
+}
+
+// emitProfile prints where the time of the steps went: in llama_decode,
+// waiting for the device, sampling.
+func emitProfile(name string, p engine.DecodeProfile) {
+	if p.Tokens == 0 {
+		return
+	}
+	per := func(d time.Duration) float64 { return d.Seconds() * 1e6 / float64(p.Tokens) }
+	total := p.Decode + p.Wait + p.Sample
+	emit(name, "tokens", p.Tokens, "tokens_per_s", float64(p.Tokens)/total.Seconds(),
+		"decode_us", per(p.Decode), "wait_us", per(p.Wait), "sample_us", per(p.Sample))
 }
 
 // checkKV shows that a wipe zeroes the KV data where it lives: read back
