@@ -10,6 +10,9 @@
 #   KWYRE_SERIAL  QEMU -serial backend (default mon:stdio: Ctrl-A x quits,
 #                 Ctrl-A c toggles the QEMU monitor)
 #   KWYRE_DISPLAY QEMU -display value (default: gtk when DISPLAY is set, else none)
+#   KWYRE_DISK    virtio (default: a virtio-blk-pci disk) | usb (a USB stick on
+#                 an xHCI controller, device id "bootdisk": QMP device_del
+#                 pulls it, as a user pulls the stick)
 #   OVMF_CODE / OVMF_VARS  firmware files (default: Debian's ovmf package, 4M)
 set -euo pipefail
 
@@ -62,13 +65,19 @@ cp "$OVMF_VARS" "$vars"
 exec 3<>"$vars"
 rm -f "$vars"
 
+case ${KWYRE_DISK:-virtio} in
+virtio) disk=(-device virtio-blk-pci,drive=disk,bootindex=1) ;;
+usb) disk=(-device qemu-xhci,id=xhci -device usb-storage,bus=xhci.0,drive=disk,id=bootdisk,removable=on,bootindex=1) ;;
+*) echo "run-qemu: KWYRE_DISK=$KWYRE_DISK: want virtio or usb" >&2; exit 1 ;;
+esac
+
 echo "run-qemu: $img, accel $accel, ${mem} MiB, serial console here${display:+, display $display}" >&2
 exec "$QEMU" \
   -accel "$accel" "${cpu[@]}" -M q35 -m "$mem" \
   -drive if=pflash,format=raw,unit=0,readonly=on,file="$OVMF_CODE" \
   -drive if=pflash,format=raw,unit=1,file=/dev/fd/3 \
   -drive if=none,id=disk,format=raw,readonly=on,file="$img" \
-  -device virtio-blk-pci,drive=disk,bootindex=1 \
+  "${disk[@]}" \
   -nic none \
   -display "$display" -vga std \
   -serial "${KWYRE_SERIAL:-mon:stdio}" \

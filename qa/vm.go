@@ -45,6 +45,7 @@ type VM struct {
 // BootOptions change how the guest starts.
 type BootOptions struct {
 	Args   []string  // extra QEMU arguments (e.g. a user-mode NIC)
+	Env    []string  // run-qemu.sh settings (e.g. KWYRE_DISK=usb)
 	MemMiB int       // 0 = run-qemu.sh's default
 	Log    io.Writer // serial output is copied here as it arrives (nil: nowhere)
 	// FailOn ends every Expect early when it matches output after the
@@ -73,6 +74,7 @@ func Boot(image string, o BootOptions) (*VM, error) {
 	args := append([]string{image, "-qmp", "unix:" + vm.qmp + ",server=on,wait=off"}, o.Args...)
 	vm.cmd = exec.Command(script, args...)
 	vm.cmd.Env = append(os.Environ(), "KWYRE_SERIAL=stdio", "KWYRE_DISPLAY=none")
+	vm.cmd.Env = append(vm.cmd.Env, o.Env...)
 	if o.MemMiB > 0 {
 		vm.cmd.Env = append(vm.cmd.Env, fmt.Sprintf("KWYRE_MEM=%d", o.MemMiB))
 	}
@@ -182,6 +184,12 @@ func (vm *VM) Send(s string) error {
 
 // Monitor runs one QMP command and returns its "return" value.
 func (vm *VM) Monitor(command string) (json.RawMessage, error) {
+	return vm.MonitorArgs(command, nil)
+}
+
+// MonitorArgs runs one QMP command with arguments (nil: none), e.g.
+// device_del with {"id": "bootdisk"}.
+func (vm *VM) MonitorArgs(command string, args map[string]any) (json.RawMessage, error) {
 	c, err := net.DialTimeout("unix", vm.qmp, 5*time.Second)
 	if err != nil {
 		return nil, fmt.Errorf("QMP: %w", err)
@@ -193,8 +201,16 @@ func (vm *VM) Monitor(command string) (json.RawMessage, error) {
 	if err := dec.Decode(&greeting); err != nil {
 		return nil, fmt.Errorf("QMP greeting: %w", err)
 	}
-	call := func(cmd string) (json.RawMessage, error) {
-		if _, err := fmt.Fprintf(c, "{\"execute\":%q}\n", cmd); err != nil {
+	call := func(cmd string, args map[string]any) (json.RawMessage, error) {
+		req := map[string]any{"execute": cmd}
+		if args != nil {
+			req["arguments"] = args
+		}
+		b, err := json.Marshal(req)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := c.Write(append(b, '\n')); err != nil {
 			return nil, err
 		}
 		for {
@@ -218,10 +234,10 @@ func (vm *VM) Monitor(command string) (json.RawMessage, error) {
 			}
 		}
 	}
-	if _, err := call("qmp_capabilities"); err != nil {
+	if _, err := call("qmp_capabilities", nil); err != nil {
 		return nil, err
 	}
-	return call(command)
+	return call(command, args)
 }
 
 // Wait waits up to timeout for QEMU to exit by itself and returns its

@@ -79,6 +79,7 @@ type Result struct {
 	ImageSHA256            string
 	ModelOnPartition       bool
 	KernelRelease          string
+	WatchesBootMedium      bool // the watchdog powers off when the boot disk goes
 	Modules                []string
 	GPULibraries           int    // files under BackendDir plus the libraries staged for them
 	GPUDriver              string // NVIDIA driver release ("" when unknown or CPU-only)
@@ -206,6 +207,10 @@ func Build(o Options) (*Result, error) {
 		want = append(want, o.ModelFS)
 	}
 	var mods []kmod.Module
+	// The watchdog watches the boot medium when the kernel will see the boot
+	// disk: with the storage drivers loaded (model partition) or built in.
+	// Without them it could not find the disk, and would fail closed.
+	res.WatchesBootMedium = res.ModelOnPartition
 	if o.ModulesDir == "" {
 		// No module tree: the kernel must have what the image needs built
 		// in. Nothing can be checked, so nothing optional is accepted.
@@ -244,6 +249,9 @@ func Build(o Options) (*Result, error) {
 			}
 			res.Modules = append(res.Modules, modRoot+m.Path)
 		}
+		if allBuiltin(mt, StorageModules) {
+			res.WatchesBootMedium = true
+		}
 		var builtin []string
 		for _, w := range want {
 			if mt.Builtin(w) {
@@ -270,6 +278,10 @@ func Build(o Options) (*Result, error) {
 		inf := cfg.Service("inference")
 		inf.Args = append(inf.Args, "-backend-dir", BackendDir)
 		inf.Env = append(inf.Env, "LD_LIBRARY_PATH="+gpu.LibraryPath)
+	}
+	if res.WatchesBootMedium {
+		wd := cfg.Service("watchdog")
+		wd.Args = append(wd.Args, "-boot-device", BootDevice, "-boot-device-wait", BootDeviceWait)
 	}
 	if res.ModelOnPartition {
 		cfg.ModelPartition = disk.ModelPartitionName
@@ -311,7 +323,11 @@ func Build(o Options) (*Result, error) {
 		}
 		fmt.Fprintf(o.Log, "kwyre-image: TAMPERED %s at offset %d (test image)\n", rel, off)
 	}
-	stage("config and manifest: %d files, model %s", res.ManifestFiles, where(res.ModelOnPartition))
+	bootMedium := "boot medium watched (" + BootDevice + ")"
+	if !res.WatchesBootMedium {
+		bootMedium = "boot medium not watched (the kernel's storage drivers are neither built in nor loaded)"
+	}
+	stage("config and manifest: %d files, model %s, %s", res.ManifestFiles, where(res.ModelOnPartition), bootMedium)
 
 	// 5. Initramfs.
 	skip := func(rel string) bool { return res.ModelOnPartition && rel == "model/model.gguf" }
@@ -425,6 +441,16 @@ func checkSigner(kimg *kernel.Image, certPath, dir string, mods []kmod.Module) e
 		}
 	}
 	return nil
+}
+
+// allBuiltin reports whether the kernel has every module of names built in.
+func allBuiltin(mt *kmod.Tree, names []string) bool {
+	for _, n := range names {
+		if !mt.Builtin(n) {
+			return false
+		}
+	}
+	return true
 }
 
 func orNone(s string) string {

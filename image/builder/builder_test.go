@@ -74,6 +74,11 @@ func TestBuild(t *testing.T) {
 			if cfg.ModelPartition != "kwyre-model" || cfg.ModelFS != "erofs" || len(cfg.Services) != 4 {
 				t.Errorf("config: partition %q fs %q, %d services", cfg.ModelPartition, cfg.ModelFS, len(cfg.Services))
 			}
+			// Debian's storage modules are loaded for the partition, so
+			// the boot disk is visible and watched.
+			if args := strings.Join(cfg.Service("watchdog").Args, " "); !strings.Contains(args, "-boot-device partname:kwyre-esp -boot-device-wait 15s") {
+				t.Errorf("watchdog args %q: boot medium not watched", args)
+			}
 			for _, m := range cfg.Modules {
 				if _, err := os.Stat(filepath.Join(root, m)); err != nil {
 					t.Errorf("config lists module %s, not in the image: %v", m, err)
@@ -102,8 +107,14 @@ func TestBuild(t *testing.T) {
 	t.Run("tamper", func(t *testing.T) {
 		o := base
 		o.Out, o.Keep, o.Tamper = t.TempDir(), true, []string{"bin/kwyre-watchdog"}
-		if _, err := Build(o); err != nil {
+		res, err := Build(o)
+		if err != nil {
 			t.Fatal(err)
+		}
+		// Debian's kernel, model in the initramfs: no storage driver is
+		// loaded, the watchdog could not see the boot disk.
+		if res.WatchesBootMedium {
+			t.Error("boot medium watched without storage drivers")
 		}
 		root := filepath.Join(o.Out, "work", "rootfs")
 		man, err := os.Open(filepath.Join(root, "etc/kwyre/manifest"))
@@ -191,6 +202,13 @@ func TestBuildKwyreKernel(t *testing.T) {
 			}
 			if len(cfg.Modules) != 0 {
 				t.Errorf("config loads %v", cfg.Modules)
+			}
+			// The storage drivers are there (built in, as the tree says;
+			// without a tree the model partition needs them anyway): the
+			// watchdog watches the boot medium.
+			args := strings.Join(cfg.Service("watchdog").Args, " ")
+			if watched := strings.Contains(args, "-boot-device "+BootDevice); !watched || !res.WatchesBootMedium {
+				t.Errorf("watchdog args %q, WatchesBootMedium %v", args, res.WatchesBootMedium)
 			}
 		})
 	}

@@ -1,6 +1,7 @@
 package builder
 
 import (
+	"github.com/kwyre/kwyre/image/disk"
 	"github.com/kwyre/kwyre/init/config"
 )
 
@@ -13,6 +14,12 @@ const (
 	consoleKey      = "/run/kwyre/console/api-key"
 	watchdogState   = "/run/kwyre/watchdog/state.json"
 	integrityResult = "/run/kwyre/integrity.json"
+	// BootDevice is the watchdog's -boot-device: the image's EFI system
+	// partition by its GPT name; pulling the disk that holds it powers off.
+	BootDevice = "partname:" + disk.ESPPartitionName
+	// BootDeviceWait is how long the watchdog waits for it at start (a USB
+	// stick's partitions appear a moment after the controller's).
+	BootDeviceWait = "15s"
 )
 
 // Service uids (the shared contract).

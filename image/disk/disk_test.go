@@ -86,7 +86,7 @@ func TestDiskReproducibleAndReadable(t *testing.T) {
 		name string
 		ro   bool
 	}{
-		{gpt.EFISystemPartition, "EFI system partition", false},
+		{gpt.EFISystemPartition, ESPPartitionName, false},
 		{gpt.LinuxFilesystem, ModelPartitionName, true},
 	}
 	for i, tc := range tests {

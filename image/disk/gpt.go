@@ -13,6 +13,12 @@ import (
 // ModelPartitionName is the GPT partition name init looks for.
 const ModelPartitionName = "kwyre-model"
 
+// ESPPartitionName names the EFI system partition: the watchdog finds the
+// boot medium by it. Firmware goes by the partition type, not the name; a
+// name of Kwyre's own keeps a laptop's internal ESP (Windows names its
+// "EFI system partition") from making the lookup ambiguous.
+const ESPPartitionName = "kwyre-esp"
+
 // readOnlyAttr is GPT attribute bit 60: the partition is read-only.
 const readOnlyAttr = 1 << 60
 
@@ -27,7 +33,7 @@ type Part struct {
 
 // ESP returns the EFI system partition entry for the image file.
 func ESP(file string) Part {
-	return Part{Name: "EFI system partition", Type: gpt.EFISystemPartition, File: file}
+	return Part{Name: ESPPartitionName, Type: gpt.EFISystemPartition, File: file}
 }
 
 // Model returns the read-only model partition entry for the image file.

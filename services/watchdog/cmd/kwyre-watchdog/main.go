@@ -42,6 +42,7 @@ func run() error {
 		inferPID    = flag.Int("inference-pid", 0, "pid of the inference service (default: from -supervised)")
 		allowListen = flag.String("allow-listen", "127.0.0.1:8000", "comma-separated listeners allowed (the inference service's)")
 		bootDevice  = flag.String("boot-device", "", "block device the appliance booted from; its removal powers off (\"\" = not watched)")
+		bootWait    = flag.Duration("boot-device-wait", 0, "how long to wait at start for -boot-device to appear (a USB stick's partitions come late); then fail")
 		nvmlLib     = flag.String("nvml-lib", "", "path of libnvidia-ml.so.1 (default: the loader's search path)")
 		noGPU       = flag.Bool("no-gpu", false, "do not scan NVIDIA GPUs")
 		only        = flag.String("scanners", "", "comma-separated scanners to run (default: all); e.g. tracer,processes")
@@ -70,7 +71,7 @@ func run() error {
 		scan.Links{}, modules,
 	}
 	if *bootDevice != "" {
-		bm, err := scan.NewBootMedium(*bootDevice, *sysRoot)
+		bm, err := newBootMedium(*bootDevice, *sysRoot, *bootWait)
 		if err != nil {
 			return err
 		}
@@ -141,6 +142,22 @@ func parsePIDs(s string) ([]int, error) {
 		out = append(out, pid)
 	}
 	return out, nil
+}
+
+// newBootMedium starts watching device, retrying for up to wait while it
+// cannot be found yet (USB storage enumerates after init has started).
+func newBootMedium(device, sysRoot string, wait time.Duration) (*scan.BootMedium, error) {
+	deadline := time.Now().Add(wait)
+	for {
+		bm, err := scan.NewBootMedium(device, sysRoot)
+		if err == nil || !time.Now().Before(deadline) {
+			if err != nil && wait > 0 {
+				err = fmt.Errorf("%w (waited %v)", err, wait)
+			}
+			return bm, err
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }
 
 // selectScanners keeps the scanners named in list.
