@@ -58,7 +58,7 @@ func main() {
 	flag.StringVar(&kflavour, "kernel-flavour", "kwyre", "kernel: kwyre (make kernel; everything built in, no network drivers) or debian (build/debian-kernel, drivers as modules)")
 	flag.StringVar(&o.Kernel, "kernel", "", "kernel image (bzImage; default: the flavour's)")
 	flag.StringVar(&o.ModulesDir, "modules", "", "the kernel's module tree, lib/modules/RELEASE (default: the flavour's; \"none\": the kernel has every driver built in)")
-	flag.StringVar(&o.ModuleCert, "module-cert", "", "certificate every module in the image must be signed with (default: the flavour's; \"none\": not checked)")
+	flag.StringVar(&o.ModuleCert, "module-cert", "", "certificate every module in the image must be signed with (default: the flavour's, for the flavour's kernel only; \"none\": not checked)")
 	flag.StringVar(&o.Stub, "stub", uki.DefaultStub, "systemd EFI stub the UKI is built on")
 	flag.StringVar(&o.Model, "model", "", "GGUF model (default: generate the demo model into -out)")
 	flag.StringVar(&o.ModelPartition, "model-partition", builder.PartitionAuto, "put the model on a read-only partition: auto (if larger than -partition-threshold), always, never")
@@ -85,9 +85,15 @@ func main() {
 		fmt.Fprintf(os.Stderr, "kwyre-image: -kernel-flavour %q: want kwyre or debian\n", kflavour)
 		os.Exit(2)
 	}
+	// The flavour's certificate belongs to the flavour's kernel: another
+	// kernel given with -kernel gets no signer check unless -module-cert says.
+	cert := f.cert
+	if o.Kernel != "" && o.Kernel != f.kernel {
+		cert = ""
+	}
 	o.Kernel = pick(o.Kernel, f.kernel)
 	o.ModulesDir = pick(o.ModulesDir, f.modules)
-	o.ModuleCert = pick(o.ModuleCert, f.cert)
+	o.ModuleCert = pick(o.ModuleCert, cert)
 	o.ExtraModules, o.Tamper = extra, tamper
 	for _, d := range strings.Split(cudaPath, ":") {
 		if d != "" {
