@@ -24,10 +24,10 @@ chmod 600 "$key"
 
 for m in $models; do
   gguf=$(model "$m")
-  out="$results/$m.jsonl"
-  "$work/bin/enginebench" -model "$gguf" -backend-dir "$work/lib/ollama" -profile 2>"$results/$m.engine.log" | tee "$out"
+  jl="$results/$m.jsonl"
+  "$work/bin/enginebench" -model "$gguf" -backend-dir "$work/lib/ollama" -profile 2>"$results/$m.engine.log" | tee "$jl"
   "$work/bin/enginebench" -model "$gguf" -backend-dir "$work/lib/ollama" -kv-check 2>>"$results/$m.engine.log" |
-    grep '"kv_check"' | tee -a "$out"
+    grep '"kv_check"' | tee -a "$jl"
   "$work/bin/kwyre-inference" -model "$gguf" -backend-dir "$work/lib/ollama" -gpu-layers auto \
      -slots 16 -ctx 4096 -listen 127.0.0.1:8000 -api-key-file "$key" >"$results/$m.service.log" 2>&1 &
   pid=$!
@@ -36,7 +36,7 @@ for m in $models; do
     kill -0 $pid 2>/dev/null || { echo "$m: service died"; tail -20 "$results/$m.service.log"; break; }
     sleep 0.2
   done
-  "$work/bin/gpubench" -api-key-file "$key" | tee -a "$out" || true
+  "$work/bin/gpubench" -api-key-file "$key" | tee -a "$jl" || true
   kill -TERM $pid; wait $pid || true
   grep -iE 'backend|offload|layers|gpu' "$results/$m.service.log" | head -5
 done
