@@ -13,10 +13,16 @@ import (
 )
 
 // marker builds a distinctive text at run time, so that no copy of it sits
-// in the test binary's read-only data.
-func marker() []byte {
-	b := make([]byte, 0, 64)
-	b = append(b, "KWYRE-RESIDUE-CANARY-"...)
+// in the test binary's read-only data. It lives in its own mapping: on the
+// goroutine's stack a stack growth would leave a copy behind in the old
+// stack, a residue of the test itself.
+func marker(t *testing.T) []byte {
+	m, err := syscall.Mmap(-1, 0, 4096, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_PRIVATE|syscall.MAP_ANON)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { clear(m); syscall.Munmap(m) })
+	b := append(m[:0], "KWYRE-RESIDUE-CANARY-"...)
 	for i := range 24 {
 		b = append(b, 'A'+byte((i*7+3)%26))
 	}
@@ -85,8 +91,7 @@ func countInMemory(t *testing.T, needle []byte) int {
 // anywhere in the process's writable memory.
 func TestNoPlaintextResidue(t *testing.T) {
 	e := load(t, "demo", Config{Slots: 1, ContextSize: 512})
-	needle := marker()
-	defer clear(needle)
+	needle := marker(t)
 	if n := countInMemory(t, needle); n != 1 { // the needle itself
 		logHits(t, needle)
 		t.Fatalf("%d copies before the conversation", n)
