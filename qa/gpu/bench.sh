@@ -11,8 +11,8 @@ results=$work/results # everything; $out gets the few files a device run hands b
 models=${MODELS:-8b-q4_0 8b-q4_k_m 1b-q4_k_m}
 . "$stage/prepare.sh"
 
-# The GPU's clocks, power and throttle reasons through the run: decode speed
-# drops by 7-10% once the card has run for some seconds.
+# The GPU's clocks, power and throttle reasons through the run, to tell a
+# throttled card from a slower figure.
 nvidia-smi --query-gpu=timestamp,clocks.sm,clocks.mem,power.draw,temperature.gpu,clocks_throttle_reasons.active \
   --format=csv -lms 1000 >"$results/clocks.csv" 2>/dev/null &
 clocks=$!

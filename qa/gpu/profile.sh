@@ -3,7 +3,8 @@
 # (time in llama_decode, waiting for the device, sampling) for each model under
 # CPU thread count (THREADS, twice, interleaved), with VARIANTS=1 also flash
 # attention off, CUDA graphs off and graph reuse off, and any extra
-# enginebench builds staged as bin/enginebench-*.
+# enginebench builds staged as bin/enginebench-*; then bare decode loops with
+# a prompt (2, 64, 512 tokens) evaluated between every third.
 #   qa/gpu/profile.sh [STAGE] [RESULTS]
 set -euo pipefail
 stage=$(cd "${1:-build/gpu-stage}" && pwd)
@@ -33,6 +34,14 @@ for m in $models; do
     run graphs-off GGML_CUDA_DISABLE_GRAPHS=1 "$eb"
     run reuse-off LLAMA_GRAPH_REUSE_DISABLE=1 "$eb"
   fi
+  # Bare decode loops in one context, a prompt evaluated before every third:
+  # the GPU time per token rises after the first multi-token batch and stays.
+  for p in 2 64 512; do
+    echo "== $m series, a $p-token prompt before every third loop"
+    "$eb" -model "$gguf" -backend-dir "$work/lib/ollama" -series 9 -series-prompt-every 3 -prompt "$p" \
+      2>>"$results/profile.log" | grep series | sed "s/^{/{\"model\":\"$m\",\"variant\":\"series-prompt-$p\",/" |
+      tee -a "$results/profile.jsonl"
+  done
   for x in "$work"/bin/enginebench-*; do
     [ -x "$x" ] && run "${x##*/enginebench-}" "$x"
   done

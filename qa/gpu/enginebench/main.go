@@ -1,6 +1,10 @@
 // Command enginebench measures the engine alone (no HTTP) on a model: prompt processing
 // of a 512-token prompt and greedy decoding, the analogues of llama-bench's pp512 and
 // tg128. It prints JSON lines like gpubench, plus the GPU's peak memory bandwidth.
+// -profile adds llama-bench's own loop run in the same process (the same-run
+// reference) with a split of each token's time; -series runs that loop alone,
+// optionally with prompts in between; -kv-check reads the KV cache back from
+// the device around a wipe.
 package main
 
 import (
@@ -35,6 +39,9 @@ func main() {
 	threads := flag.Int("threads", 0, "CPU threads (0 = the engine's default)")
 	fa := flag.String("fa", "auto", "flash attention: auto, on or off")
 	profile := flag.Bool("profile", false, "also split single-token decode time into llama_decode, waiting and sampling")
+	series := flag.Int("series", 0, "only run this many bare decode loops back to back and print each (GPU time drift)")
+	batch := flag.Int("batch", 0, "tokens per llama_decode of a prompt (0 = the engine's default)")
+	seriesPP := flag.Int("series-prompt-every", 0, "in -series, evaluate the prompt before every this many loops")
 	kvCheck := flag.Bool("kv-check", false, "only read the KV cache back from the device after a generation and after a wipe (no speed figures)")
 	flag.Parse()
 
@@ -48,7 +55,8 @@ func main() {
 	}
 
 	e, err := engine.Load(engine.Config{ModelPath: *model, GPULayers: *layers, Slots: 1,
-		ContextSize: 2048, BackendDir: *backend, Threads: *threads, FlashAttention: *fa, KVProbe: *kvCheck}, nil)
+		ContextSize: 2048, BackendDir: *backend, Threads: *threads, FlashAttention: *fa, KVProbe: *kvCheck,
+		BatchSize: *batch}, nil)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "enginebench:", err)
 		os.Exit(1)
@@ -66,6 +74,26 @@ func main() {
 		os.Exit(1)
 	}
 	prompt := all[:*promptLen]
+	if *series > 0 {
+		for i := 0; i < *series; i++ {
+			if *seriesPP > 0 && i > 0 && i%*seriesPP == 0 {
+				s, err := e.Acquire(context.Background(), "")
+				if err != nil {
+					fmt.Fprintln(os.Stderr, "enginebench:", err)
+					os.Exit(1)
+				}
+				_, err = s.Generate(context.Background(), prompt, engine.Sampling{MaxTokens: 1}, func([]byte) error { return nil })
+				s.Release()
+				if err != nil {
+					fmt.Fprintln(os.Stderr, "enginebench:", err)
+					os.Exit(1)
+				}
+				emit("series_prompt", "tokens", len(prompt))
+			}
+			emitProfile(fmt.Sprintf("series_%d", i), profileDecode(e, prompt[0], *gen, false))
+		}
+		return
+	}
 	if *kvCheck {
 		// Alone: the probe's eval callback turns CUDA graphs off, so no
 		// speed is measured in this mode.
@@ -73,8 +101,9 @@ func main() {
 		return
 	}
 	// Each run measures the engine and, right after, the bare loops, so all
-	// see the same GPU clocks (an H100 slows by 7-10% after some seconds of
-	// load): their ratio is fair even where the absolute figures drift.
+	// run in the same state: after the first multi-token batch a context
+	// decodes single tokens 7% slower for good (qa/gpu/README.md), and the
+	// engine's runs evaluate prompts.
 	var ppSum, tgSum float64
 	var raw, sampled engine.DecodeProfile
 	var n, promptToks, genToks int
