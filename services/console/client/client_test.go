@@ -342,6 +342,20 @@ func TestHealthAndAuditLabels(t *testing.T) {
 		{`{"security_controls":{"weight_integrity":{"verified":true}}}`, true, "integrity verified", "watchdog off"},
 		{`{}`, false, "integrity unknown", "watchdog off"},
 	}
+	nets := []struct{ drivers, label string }{
+		{"none (CONFIG_NETDEVICES not set; no net devices besides lo)", "no network"},
+		{"present: virtio_net (eth0) (no /proc/config.gz)", "NETWORK DRIVER virtio_net"},
+		{"", "network ?"},
+		{"unknown: /sys unreadable", "network: unknown: /sys unreadable"},
+	}
+	for _, n := range nets {
+		var a Audit
+		a.SecurityControls.NetworkDrivers = n.drivers
+		ok, l := a.Network()
+		if l != n.label || ok != (n.label == "no network") {
+			t.Errorf("network_drivers %q: got %v %q, want %q", n.drivers, ok, l, n.label)
+		}
+	}
 	for _, tt := range audits {
 		c := serve(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, tt.body) })
 		a, err := c.Audit(context.Background())

@@ -133,3 +133,21 @@ func (a Audit) Watchdog() string {
 	}
 	return "watchdog off"
 }
+
+// Network says whether the running kernel has network drivers, as /audit
+// reads them from it: ok with "no network" when it has none, not ok with a
+// label naming what it found, or not ok with "network ?" when the service
+// does not say.
+func (a Audit) Network() (bool, string) {
+	s := strings.TrimSpace(a.SecurityControls.NetworkDrivers)
+	switch {
+	case s == "":
+		return false, "network ?"
+	case strings.HasPrefix(s, "none"):
+		return true, "no network"
+	case strings.HasPrefix(s, "present:"):
+		what, _, _ := strings.Cut(strings.TrimSpace(strings.TrimPrefix(s, "present:")), "(")
+		return false, "NETWORK DRIVER " + truncate(strings.TrimSpace(what), 30)
+	}
+	return false, "network: " + truncate(s, 30)
+}

@@ -100,19 +100,20 @@ func TestStatusBar(t *testing.T) {
 	}
 	m.Update(sessionMsg{id: "s1", gen: m.gen})
 	var a client.Audit
-	json.Unmarshal([]byte(`{"security_controls":{"weight_integrity":"verified","intrusion_watchdog":{"running":true}}}`), &a)
+	json.Unmarshal([]byte(`{"security_controls":{"weight_integrity":"verified","network_drivers":"none (CONFIG_NETDEVICES not set; no net devices besides lo)","intrusion_watchdog":{"running":true}}}`), &a)
 	m.Update(auditMsg{a: a})
 	now = now.Add(3*time.Minute + 5*time.Second)
 	v := m.View()
-	for _, want := range []string{"demo.gguf", "CPU", "integrity verified", "watchdog on", "session 3m05s"} {
+	for _, want := range []string{"demo.gguf", "CPU", "integrity verified", "no network", "watchdog on", "session 3m05s"} {
 		if !strings.Contains(v, want) {
 			t.Errorf("status bar lacks %q:\n%s", want, v)
 		}
 	}
+	a = client.Audit{}
 	json.Unmarshal([]byte(`{"security_controls":{"weight_integrity":"structure check only","intrusion_watchdog":{"running":true,"triggered":true}}}`), &a)
 	m.Update(auditMsg{a: a})
 	v = m.View()
-	for _, want := range []string{"integrity: structure check only", "WATCHDOG TRIGGERED"} {
+	for _, want := range []string{"integrity: structure check only", "network ?", "WATCHDOG TRIGGERED"} {
 		if !strings.Contains(v, want) {
 			t.Errorf("status bar lacks %q:\n%s", want, v)
 		}

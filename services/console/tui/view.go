@@ -67,7 +67,8 @@ func (m *Model) statusLine() string {
 	return m.styles.status.Render(truncate(s, m.width))
 }
 
-// statusBar: model, where it runs, integrity, watchdog, session age.
+// statusBar: model, where it runs, integrity, network drivers, watchdog,
+// session age.
 func (m *Model) statusBar() string {
 	st := m.styles
 	parts := []string{}
@@ -81,6 +82,11 @@ func (m *Model) statusBar() string {
 	} else {
 		ok, label := m.audit.IntegrityVerified()
 		if ok {
+			parts = append(parts, st.barGood.Render(" "+label+" "))
+		} else {
+			parts = append(parts, st.barBad.Render(" "+label+" "))
+		}
+		if ok, label := m.audit.Network(); ok {
 			parts = append(parts, st.barGood.Render(" "+label+" "))
 		} else {
 			parts = append(parts, st.barBad.Render(" "+label+" "))
