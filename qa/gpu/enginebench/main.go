@@ -58,8 +58,7 @@ func main() {
 		ContextSize: 2048, BackendDir: *backend, Threads: *threads, FlashAttention: *fa, KVProbe: *kvCheck,
 		BatchSize: *batch}, nil)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "enginebench:", err)
-		os.Exit(1)
+		fatal("", err)
 	}
 	defer e.Close()
 	info := e.Info()
@@ -69,9 +68,11 @@ func main() {
 	// Exactly -prompt tokens: tokenize a long text and cut it, as llama-bench feeds pp512.
 	text := []byte(strings.Repeat("the quick brown fox jumps over a lazy dog ", 400))
 	all, err := e.Tokenize(text, nil)
-	if err != nil || len(all) < *promptLen {
-		fmt.Fprintln(os.Stderr, "enginebench: tokenize:", err, len(all))
-		os.Exit(1)
+	if err == nil && len(all) < *promptLen {
+		err = fmt.Errorf("%d tokens, fewer than -prompt %d", len(all), *promptLen)
+	}
+	if err != nil {
+		fatal("tokenize", err)
 	}
 	prompt := all[:*promptLen]
 	if *series > 0 {
@@ -79,14 +80,12 @@ func main() {
 			if *seriesPP > 0 && i > 0 && i%*seriesPP == 0 {
 				s, err := e.Acquire(context.Background(), "")
 				if err != nil {
-					fmt.Fprintln(os.Stderr, "enginebench:", err)
-					os.Exit(1)
+					fatal("", err)
 				}
 				_, err = s.Generate(context.Background(), prompt, engine.Sampling{MaxTokens: 1}, func([]byte) error { return nil })
 				s.Release()
 				if err != nil {
-					fmt.Fprintln(os.Stderr, "enginebench:", err)
-					os.Exit(1)
+					fatal("", err)
 				}
 				emit("series_prompt", "tokens", len(prompt))
 			}
@@ -110,8 +109,7 @@ func main() {
 	for i := 0; i <= *runs; i++ {
 		s, err := e.Acquire(context.Background(), "")
 		if err != nil {
-			fmt.Fprintln(os.Stderr, "enginebench:", err)
-			os.Exit(1)
+			fatal("", err)
 		}
 		// pp: the whole prompt and one token; tg: from a one-token prompt,
 		// so decoding starts at an empty cache as llama-bench's tg128 does.
@@ -125,8 +123,7 @@ func main() {
 		}
 		s.Release()
 		if err != nil {
-			fmt.Fprintln(os.Stderr, "enginebench:", err)
-			os.Exit(1)
+			fatal("", err)
 		}
 		var pr, ps engine.DecodeProfile
 		if *profile {
@@ -155,6 +152,15 @@ func main() {
 	}
 }
 
+// fatal prints what failed and exits.
+func fatal(what string, err error) {
+	if what != "" {
+		what += ": "
+	}
+	fmt.Fprintf(os.Stderr, "enginebench: %s%v\n", what, err)
+	os.Exit(1)
+}
+
 func add(a, b engine.DecodeProfile) engine.DecodeProfile {
 	return engine.DecodeProfile{Tokens: a.Tokens + b.Tokens, Decode: a.Decode + b.Decode,
 		Wait: a.Wait + b.Wait, Sample: a.Sample + b.Sample}
@@ -167,14 +173,12 @@ func add(a, b engine.DecodeProfile) engine.DecodeProfile {
 func profileDecode(e *engine.Engine, tok int32, n int, sample bool) engine.DecodeProfile {
 	s, err := e.Acquire(context.Background(), "")
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "enginebench:", err)
-		os.Exit(1)
+		fatal("", err)
 	}
 	defer s.Release()
 	p, err := s.ProfileDecode(tok, n, sample)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "enginebench: profile:", err)
-		os.Exit(1)
+		fatal("profile", err)
 	}
 	return p
 }
@@ -196,31 +200,26 @@ func emitProfile(name string, p engine.DecodeProfile) {
 func checkKV(e *engine.Engine, prompt []int32, n int) {
 	s, err := e.Acquire(context.Background(), "kv-check")
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "enginebench:", err)
-		os.Exit(1)
+		fatal("", err)
 	}
 	defer s.Release()
 	if _, err := s.Generate(context.Background(), prompt, engine.Sampling{MaxTokens: n},
 		func([]byte) error { return nil }); err != nil {
-		fmt.Fprintln(os.Stderr, "enginebench: kv-check:", err)
-		os.Exit(1)
+		fatal("kv-check", err)
 	}
 	before, total, err := s.KVNonZero()
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "enginebench: kv-check:", err)
-		os.Exit(1)
+		fatal("kv-check", err)
 	}
 	cells := s.KVCells()
 	s.Wipe()
 	after, _, err := s.KVNonZero()
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "enginebench: kv-check:", err)
-		os.Exit(1)
+		fatal("kv-check", err)
 	}
 	emit("kv_check", "kv_bytes", total, "cells_before_wipe", cells, "nonzero_bytes_before_wipe", before,
 		"nonzero_bytes_after_wipe", after, "cells_after_wipe", s.KVCells())
 	if after != 0 {
-		fmt.Fprintf(os.Stderr, "enginebench: kv-check: %d KV bytes still non-zero after the wipe\n", after)
-		os.Exit(1)
+		fatal("kv-check", fmt.Errorf("%d KV bytes still non-zero after the wipe", after))
 	}
 }
