@@ -26,6 +26,9 @@ for m in $models; do
   gguf=$(model "$m")
   jl="$results/$m.jsonl"
   "$work/bin/enginebench" -model "$gguf" -backend-dir "$work/lib/ollama" -profile 2>"$results/$m.engine.log" | tee "$jl"
+  # The backend's own default, without the concurrent streams the engine turns on.
+  GGML_CUDA_GRAPH_OPT=0 "$work/bin/enginebench" -model "$gguf" -backend-dir "$work/lib/ollama" -runs 2 \
+    2>>"$results/$m.engine.log" | grep '"engine"' | sed 's/"name":"engine"/"name":"engine_no_graph_opt"/' | tee -a "$jl"
   "$work/bin/enginebench" -model "$gguf" -backend-dir "$work/lib/ollama" -kv-check 2>>"$results/$m.engine.log" |
     grep '"kv_check"' | tee -a "$jl"
   "$work/bin/kwyre-inference" -model "$gguf" -backend-dir "$work/lib/ollama" -gpu-layers auto \

@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"hash/fnv"
 	"os"
 	"strings"
 	"time"
@@ -106,6 +107,7 @@ func main() {
 	var ppSum, tgSum float64
 	var raw, sampled engine.DecodeProfile
 	var n, promptToks, genToks int
+	var replyHash uint64 // of the greedy reply: equal across builds and settings that keep the math
 	for i := 0; i <= *runs; i++ {
 		s, err := e.Acquire(context.Background(), "")
 		if err != nil {
@@ -117,10 +119,12 @@ func main() {
 			func([]byte) error { return nil })
 		s.Wipe()
 		var r engine.Result
+		reply := fnv.New64a()
 		if err == nil {
 			r, err = s.Generate(context.Background(), prompt[:1], engine.Sampling{MaxTokens: *gen},
-				func([]byte) error { return nil })
+				func(b []byte) error { reply.Write(b); return nil })
 		}
+		replyHash = reply.Sum64()
 		s.Release()
 		if err != nil {
 			fatal("", err)
@@ -145,7 +149,8 @@ func main() {
 		promptToks, genToks = p.EvaluatedTokens, r.CompletionTokens
 	}
 	emit("engine", "threads", *threads, "prompt_tokens", promptToks, "prompt_tokens_per_s", ppSum/float64(n),
-		"completion_tokens", genToks, "tokens_per_s", tgSum/float64(n), "runs", n)
+		"completion_tokens", genToks, "tokens_per_s", tgSum/float64(n), "runs", n,
+		"reply_fnv64", fmt.Sprintf("%016x", replyHash), "cuda_graph_opt", info.GraphOpt)
 	if *profile {
 		emitProfile("profile_raw", raw)
 		emitProfile("profile_sampled", sampled)

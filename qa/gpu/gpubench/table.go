@@ -92,6 +92,14 @@ func printTable(w io.Writer, files []string) error {
 		row(fmt.Sprintf("prompt, HTTP API (%d tokens)", int(h.f("prompt_tokens"))), h.f("prompt_tokens_per_s"), "tok/s", ref[0], "")
 		row("decode, engine alone (128 tokens from an empty cache)", e.f("tokens_per_s"), "tok/s", ref[1], share(e.f("tokens_per_s")))
 		row("decode, HTTP streaming (128 tokens after a short prompt)", rec["decode"].f("tokens_per_s"), "tok/s", ref[1], share(rec["decode"].f("tokens_per_s")))
+		if o := rec["engine_no_graph_opt"]; o != nil {
+			row("decode, engine alone, GGML_CUDA_GRAPH_OPT=0 (the backend's default)", o.f("tokens_per_s"), "tok/s", ref[1], share(o.f("tokens_per_s")))
+			same := "no: the replies differ"
+			if o["reply_fnv64"] == e["reply_fnv64"] {
+				same = "yes"
+			}
+			fmt.Fprintf(w, "| %s | greedy reply identical with and without the concurrent streams | %s | — | — |  |\n", label, same)
+		}
 		if p := rec["profile_raw"]; p != nil && p.f("tokens_per_s") > 0 {
 			fmt.Fprintf(w, "| %s | decode, engine alone ÷ bare llama_decode loop (same process, interleaved runs) | %.2f | — | — |  |\n",
 				label, e.f("tokens_per_s")/p.f("tokens_per_s"))

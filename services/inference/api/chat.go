@@ -177,7 +177,7 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request, eng Engine) {
 		s.metrics.disconnects.Add(1)
 		s.log.Info("client disconnected; generation stopped", "completion_tokens", res.CompletionTokens)
 		return
-	case ctx.Err() != nil:
+	case ctx.Err() != nil, errors.Is(err, ErrWiped):
 		e := &apiError{status: http.StatusServiceUnavailable, typ: "server_error", code: "wiped",
 			msg: "the session (or every session) was wiped while this request ran", retryAfter: 1}
 		if sse != nil {

@@ -38,6 +38,11 @@ type Result struct {
 // fills during generation.
 var ErrContextFull = errors.New("context window is full")
 
+// ErrWiped is what a Slot returns when a wipe (session end, idle timeout,
+// wipe-all) stopped its generation. The wipe may reach the engine before it
+// cancels the request's context, so both say "wiped".
+var ErrWiped = errors.New("slot wiped during generation")
+
 // Engine is what the HTTP layer needs of the model runtime. The service
 // wires llama.cpp (package engine) behind it; the HTTP layer's own unit tests
 // use a minimal one that never reaches a model.

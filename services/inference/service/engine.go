@@ -49,8 +49,11 @@ func (s llamaSlot) Generate(ctx context.Context, prompt []int32, p api.Sampling,
 		CompletionTokens: r.CompletionTokens, FinishReason: r.FinishReason,
 		TimeToFirstToken: r.TimeToFirstToken, Duration: r.Duration,
 	}
-	if errors.Is(err, engine.ErrContextFull) {
+	switch {
+	case errors.Is(err, engine.ErrContextFull):
 		err = fmt.Errorf("%w: %w", api.ErrContextFull, err)
+	case errors.Is(err, engine.ErrWiped):
+		err = fmt.Errorf("%w: %w", api.ErrWiped, err)
 	}
 	return res, err
 }
