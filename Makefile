@@ -76,7 +76,8 @@ kernel-check:
 image: build $(if $(filter kwyre,$(KERNEL_FLAVOUR)),$(KWYRE_KERNEL))
 	@$(BIN)/kwyre-image -out $(BUILD) -kernel-flavour $(KERNEL_FLAVOUR) $(if $(MODEL),-model $(MODEL))
 
-run: image
+# On a fresh machine, deps installs what the build and QEMU need first.
+run: deps image
 	@./qa/run-qemu.sh $(BUILD)/kwyre.img
 
 test-vm: image
