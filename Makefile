@@ -50,6 +50,14 @@ build:
 	  name=$${p%%=*}; rest=$${p#*=}; pkg=$${rest%%:*}; cgo=$${rest##*:}; \
 	  echo "go build $$name"; CGO_ENABLED=$$cgo $(GO) build -ldflags="-s -w" -o $(BIN)/$$name $$pkg; \
 	done
+# ggml compiles its CPU kernels for one instruction set: a second inference
+# build for x86-64-v3 (AVX2, FMA, F16C), which the baseline one execs where
+# the CPU has them (about 10x faster on CPU).
+	@if [ "$$(uname -m)" = x86_64 ]; then \
+	  echo "go build kwyre-inference-x86-64-v3"; \
+	  CGO_CFLAGS="-O2 -march=x86-64-v3" CGO_CXXFLAGS="-O2 -march=x86-64-v3" $(GO) build \
+	    -ldflags="-s -w -X main.cpuBuild=x86-64-v3" -o $(BIN)/kwyre-inference-x86-64-v3 ./services/inference/cmd/kwyre-inference; \
+	fi
 
 check:
 	$(GO) vet ./...

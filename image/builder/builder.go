@@ -35,6 +35,10 @@ const BaseCmdline = "console=tty0 console=ttyS0,115200 init_on_free=1 init_on_al
 // Programs go to /bin except init, which is /init.
 var Programs = []string{"kwyre-init", "kwyre-inference", "kwyre-watchdog", "kwyre-console"}
 
+// OptionalPrograms go to /bin when the build made them: the inference
+// service's x86-64-v3 build, which the baseline one execs on CPUs with AVX2.
+var OptionalPrograms = []string{"kwyre-inference-x86-64-v3"}
+
 // BaseModules are loaded on every boot: the ACPI power button and the event
 // interface init reads it from, and USB keyboards for the kiosk.
 var BaseModules = []string{"button", "evdev", "xhci_pci", "usbhid", "hid_generic"}
@@ -173,6 +177,16 @@ func Build(o Options) (*Result, error) {
 			dst = "/init"
 		}
 		if err := tree.CopyFile(src, dst, 0o755); err != nil {
+			return nil, err
+		}
+		bins = append(bins, src)
+	}
+	for _, p := range OptionalPrograms {
+		src := filepath.Join(o.Bin, p)
+		if _, err := os.Stat(src); err != nil {
+			continue
+		}
+		if err := tree.CopyFile(src, "/bin/"+p, 0o755); err != nil {
 			return nil, err
 		}
 		bins = append(bins, src)

@@ -54,6 +54,38 @@ func inputs(t *testing.T) Options {
 func TestBuild(t *testing.T) {
 	base := inputs(t)
 
+	t.Run("the optional x86-64-v3 inference build is staged and in the manifest", func(t *testing.T) {
+		o := base
+		o.Bin = t.TempDir()
+		for _, p := range append(append([]string(nil), Programs...), OptionalPrograms...) {
+			data, err := os.ReadFile(filepath.Join(base.Bin, p))
+			if os.IsNotExist(err) {
+				data, err = os.ReadFile(filepath.Join(base.Bin, "kwyre-init"))
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(o.Bin, p), data, 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}
+		o.Out, o.Keep = t.TempDir(), true
+		if _, err := Build(o); err != nil {
+			t.Fatal(err)
+		}
+		root := filepath.Join(o.Out, "work", "rootfs")
+		if _, err := os.Stat(filepath.Join(root, "bin", OptionalPrograms[0])); err != nil {
+			t.Fatal(err)
+		}
+		man, err := os.ReadFile(filepath.Join(root, "etc/kwyre/manifest"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(man), "bin/"+OptionalPrograms[0]) {
+			t.Errorf("the manifest does not list bin/%s", OptionalPrograms[0])
+		}
+	})
+
 	t.Run("partition image verifies and is reproducible", func(t *testing.T) {
 		var outs [][]byte
 		for range 2 {

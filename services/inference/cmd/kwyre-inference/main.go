@@ -25,6 +25,7 @@ import (
 )
 
 func main() {
+	execCPUBuild()
 	os.Exit(run())
 }
 
@@ -69,7 +70,7 @@ func run() int {
 
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	o.Logger = log
-	log.Info("starting", "memory", memory, "dumpable", false)
+	log.Info("starting", "memory", memory, "dumpable", false, "cpu_build", cpuBuildName())
 
 	// Signals are caught from the start: a SIGTERM while the model loads
 	// still wipes and exits cleanly.

@@ -84,9 +84,16 @@ type proc struct {
 // launch starts the binary and waits for "ready".
 func launch(t *testing.T, args ...string) *proc {
 	t.Helper()
+	return launchBin(t, binPath, nil, args...)
+}
+
+// launchBin starts bin with env added to the environment.
+func launchBin(t *testing.T, bin string, env []string, args ...string) *proc {
+	t.Helper()
 	keyFile := filepath.Join(t.TempDir(), "api-key")
 	args = append([]string{"-listen", "127.0.0.1:0", "-api-key-file", keyFile, "-gpu-layers", "0", "-threads", "1"}, args...)
-	cmd := exec.Command(binPath, args...)
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), env...)
 	out := &syncBuffer{}
 	stdout, _ := cmd.StdoutPipe()
 	cmd.Stderr = out
