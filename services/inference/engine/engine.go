@@ -86,6 +86,10 @@ type Engine struct {
 	// tmplOwned: tmpl was allocated here (a built-in name), not the model's.
 	tmplOwned bool
 	info      Info
+	// pipelined: layers run on a GPU, so llama_decode returns before the
+	// device is done and the next token's decode is queued before the
+	// current piece is streamed.
+	pipelined bool
 
 	mu      sync.Mutex
 	cond    *sync.Cond // signalled whenever a slot is released
@@ -209,6 +213,7 @@ func Load(cfg Config, progress func(float32)) (*Engine, error) {
 		e.info.GraphOpt = graphOpt
 		e.info.LayersOnGPU = min(layers, e.info.NLayer+1)
 	}
+	e.pipelined = e.info.LayersOnGPU > 0
 	nctx := cfg.ContextSize
 	if nctx == 0 {
 		nctx = defaultCtx

@@ -136,9 +136,10 @@ func (s *Slot) Generate(ctx context.Context, prompt []int32, p Sampling, emit fu
 	}
 
 	var (
-		tok      C.int32_t
-		eog, fed C.bool
-		np       C.int32_t
+		tok, feed C.int32_t
+		feedPos   = C.int32_t(-1) // the first token is sampled from the prompt's logits
+		eog, fed  C.bool
+		np        C.int32_t
 	)
 	s.hold = s.hold[:0]
 	finish := "stop"
@@ -149,17 +150,24 @@ func (s *Slot) Generate(ctx context.Context, prompt []int32, p Sampling, emit fu
 		if ctx.Err() != nil { // AfterFunc's flag may lag: check here too
 			C.kw_abort_set(s.c, C.KW_ABORT_CANCEL)
 		}
-		// Feed the token this step samples unless it will be the last:
-		// max_tokens reached or no position left for it.
-		pos := C.int32_t(-1)
-		if (p.MaxTokens <= 0 || r.CompletionTokens+1 < p.MaxTokens) && len(s.cached) < nctx {
-			pos = C.int32_t(len(s.cached))
+		// The token this step samples is not the last unless max_tokens
+		// is reached or no position is left for it. With a GPU it is
+		// queued for decoding at once (see kw_next); on the CPU the next
+		// step feeds it.
+		more := p.MaxTokens <= 0 || r.CompletionTokens+1 < p.MaxTokens
+		launch := C.int32_t(-1)
+		if s.e.pipelined && more && len(s.cached) < nctx {
+			launch = C.int32_t(len(s.cached))
 		}
 		free := s.hold[len(s.hold):cap(s.hold)]
-		rc := C.kw_next(s.c, pos, &tok, &eog, &fed,
+		rc := C.kw_next(s.c, feed, feedPos, launch, &tok, &eog, &fed,
 			(*C.char)(unsafe.Pointer(&free[0])), C.int32_t(len(free)), &np)
 		if rc != C.KW_OK {
 			return s.failed(ctx, &r, rc, start)
+		}
+		if feedPos >= 0 {
+			s.cached = append(s.cached, int32(feed))
+			feedPos = -1
 		}
 		if fed {
 			s.cached = append(s.cached, int32(tok))
@@ -197,9 +205,12 @@ func (s *Slot) Generate(ctx context.Context, prompt []int32, p Sampling, emit fu
 		clear(s.hold[rest:])
 		s.hold = s.hold[:rest]
 
-		if !fed {
+		if s.e.pipelined && !bool(fed) || !s.e.pipelined && (!more || len(s.cached) >= nctx) {
 			finish = "length"
 			break
+		}
+		if !s.e.pipelined {
+			feed, feedPos = tok, C.int32_t(len(s.cached))
 		}
 	}
 	r.FinishReason = finish

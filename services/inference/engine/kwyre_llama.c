@@ -424,17 +424,26 @@ int32_t kw_piece(kw_slot *s, int32_t tok, char *piece, int32_t cap) {
 	return llama_token_to_piece(s->vocab, tok, piece, cap, 0, false);
 }
 
-// kw_next is one step of generation: it samples the next token from the
-// last logits into *tok and says whether it ends the generation. Then, if
-// it does not and pos >= 0, it launches the decoding of that token at pos
-// (*fed: launched) before writing the token's text into piece (*n < 0:
-// piece needs -*n bytes). The device computes the next logits while the
-// caller streams this piece; the next call waits for them.
-int32_t kw_next(kw_slot *s, int32_t pos, int32_t *tok, bool *eog, bool *fed,
-                char *piece, int32_t cap, int32_t *n) {
+// kw_next is one step of generation. When feed_pos >= 0 it first decodes
+// feed at feed_pos. It then samples the next token from the last logits
+// into *tok and says whether it ends the generation. If it does not and
+// launch_pos >= 0, it queues the decoding of that token at launch_pos
+// (*fed) before writing the token's text into piece (*n < 0: piece needs
+// -*n bytes): on a GPU the device computes the next logits while the caller
+// streams this piece, and the next call waits for them. On the CPU
+// llama_decode computes before it returns, so callers feed instead: the
+// piece reaches the user one token sooner.
+int32_t kw_next(kw_slot *s, int32_t feed, int32_t feed_pos, int32_t launch_pos, int32_t *tok,
+                bool *eog, bool *fed, char *piece, int32_t cap, int32_t *n) {
 	*fed = false;
 	if (atomic_load(&s->abort) != 0) {
 		return KW_ABORTED;
+	}
+	if (feed_pos >= 0) {
+		int32_t rc = kw_eval(s, &feed, 1, feed_pos);
+		if (rc != 0) {
+			return rc;
+		}
 	}
 	llama_token t = kw_sample(s);
 	if (t < 0) {
@@ -446,8 +455,8 @@ int32_t kw_next(kw_slot *s, int32_t pos, int32_t *tok, bool *eog, bool *fed,
 		*n = 0;
 		return KW_OK;
 	}
-	if (pos >= 0) {
-		int32_t rc = kw_eval(s, &t, 1, pos);
+	if (launch_pos >= 0) {
+		int32_t rc = kw_eval(s, &t, 1, launch_pos);
 		if (rc != 0) {
 			return rc;
 		}

@@ -49,8 +49,8 @@ int kw_abort_get(kw_slot *s);
 
 int32_t kw_sampler(kw_slot *s, float temp, float top_p, uint32_t seed);
 int32_t kw_eval(kw_slot *s, const int32_t *toks, int32_t n, int32_t pos0);
-int32_t kw_next(kw_slot *s, int32_t pos, int32_t *tok, bool *eog, bool *fed,
-                char *piece, int32_t cap, int32_t *n);
+int32_t kw_next(kw_slot *s, int32_t feed, int32_t feed_pos, int32_t launch_pos, int32_t *tok,
+                bool *eog, bool *fed, char *piece, int32_t cap, int32_t *n);
 int32_t kw_piece(kw_slot *s, int32_t tok, char *piece, int32_t cap);
 
 int32_t kw_argmax(const float *x, int32_t n);

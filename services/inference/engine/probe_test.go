@@ -115,3 +115,37 @@ func TestArgmax(t *testing.T) {
 		t.Errorf("all NaN: %d, want 0", got)
 	}
 }
+
+// TestPipelinedStepsMatch runs the GPU way of stepping (the next token's
+// decode queued before the piece is streamed) on the CPU, where it is
+// correct but gains nothing, against the CPU way: same text, same counts,
+// same KV cells, for a reply that ends by itself and one cut by max_tokens.
+func TestPipelinedStepsMatch(t *testing.T) {
+	e := load(t, "tiny", Config{Slots: 1, ContextSize: 512})
+	prompt := chat(t, e, "tell me something")
+	for _, max := range []int{0, 7} {
+		type out struct {
+			text  string
+			r     Result
+			cells int
+		}
+		var got [2]out
+		for i, pipelined := range []bool{false, true} {
+			e.pipelined = pipelined
+			s := acquire(t, e, "")
+			text, r, err := gen(t, context.Background(), s, prompt, Sampling{MaxTokens: max})
+			if err != nil {
+				t.Fatal(err)
+			}
+			r.TimeToFirstToken, r.Duration = 0, 0
+			got[i] = out{text, r, s.KVCells()}
+			s.Release()
+		}
+		if got[0] != got[1] {
+			t.Errorf("max_tokens %d: fed %+v, queued %+v", max, got[0], got[1])
+		}
+		if got[0].cells != got[0].r.PromptTokens+got[0].r.CompletionTokens-1 && got[0].r.FinishReason == "length" {
+			t.Errorf("max_tokens %d: %d cells for %+v", max, got[0].cells, got[0].r)
+		}
+	}
+}
