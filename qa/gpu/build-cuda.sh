@@ -4,7 +4,8 @@
 # SRC: the github.com/ollama/ollama module folder (default: from `go list`), or a staged copy
 #      holding CMakeLists.txt, CMakePresets.json and ml/backend/ggml/ggml.
 # OUT: where lib/ollama/{libggml-cuda.so,libggml-base.so} go (default: build/gpu).
-# CUDA_ARCHS picks the architectures: default Turing through Hopper.
+# CUDA_ARCHS picks the architectures: default Turing through Hopper; CUDA_CMAKE_FLAGS adds
+# ggml build options (-DGGML_CUDA_NO_VMM=ON, say).
 set -euo pipefail
 
 src=${1:-$(go list -m -f '{{.Dir}}' github.com/ollama/ollama)}
@@ -26,7 +27,8 @@ start=$(date +%s)
 cmake -S "$work/src" -B "$work/build" "${gen[@]}" \
   -DCMAKE_BUILD_TYPE=Release \
   -DCMAKE_CUDA_ARCHITECTURES="$archs" \
-  -DCMAKE_DISABLE_FIND_PACKAGE_Vulkan=ON >"$work/cmake.log"
+  -DCMAKE_BUILD_RPATH_USE_ORIGIN=ON \
+  -DCMAKE_DISABLE_FIND_PACKAGE_Vulkan=ON ${CUDA_CMAKE_FLAGS:-} >"$work/cmake.log"
 cmake --build "$work/build" --target ggml-cuda -j "$(nproc)" >"$work/build.log" 2>&1 || {
   tail -40 "$work/build.log" >&2; exit 1; }
 mkdir -p "$out/lib/ollama"

@@ -28,6 +28,9 @@ if [ ! -f "$work/lib/ollama/libggml-cuda.so" ]; then
   fi
 fi
 
+# The backend finds libggml-base.so.0 beside it, as the image's LD_LIBRARY_PATH does.
+export LD_LIBRARY_PATH="$work/lib/ollama${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+
 model() {
   local m=$1 preset typ gguf s
   case $m in

@@ -35,7 +35,7 @@ for m in $models; do
     run reuse-off LLAMA_GRAPH_REUSE_DISABLE=1 "$eb"
   fi
   # Bare decode loops in one context, a prompt evaluated before every third:
-  # the GPU time per token rises after the first multi-token batch and stays.
+  # the GPU time per token can rise after prompts and stay (steps.sh shows more).
   for p in 2 64 512; do
     echo "== $m series, a $p-token prompt before every third loop"
     "$eb" -model "$gguf" -backend-dir "$work/lib/ollama" -series 9 -series-prompt-every 3 -prompt "$p" \

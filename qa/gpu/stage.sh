@@ -11,12 +11,13 @@ go build -ldflags='-s -w' -o "$out/bin/kwyre-inference" ./services/inference/cmd
 go build -ldflags='-s -w' -o "$out/bin/enginebench" ./qa/gpu/enginebench
 go build -ldflags='-s -w' -o "$out/bin/kwyre-testmodel" ./tools/kwyre-testmodel
 go build -ldflags='-s -w' -o "$out/bin/gpubench" ./qa/gpu/gpubench
+gzip -f "$out"/bin/* # a device run carries at most 64 MiB; prepare.sh unpacks them
 
 # A backend fetched from an earlier GPU run (prepare.sh hands it back in parts;
 # copy them to build/) saves the ~3-minute build; the sources are then left out.
 if compgen -G 'build/cuda-backend.tar.xz.part-*' >/dev/null; then
   cat build/cuda-backend.tar.xz.part-* >"$out/cuda-backend.tar.xz"
-  cp qa/gpu/build-cuda.sh qa/gpu/prepare.sh qa/gpu/bench.sh qa/gpu/profile.sh "$out/"
+  cp qa/gpu/build-cuda.sh qa/gpu/prepare.sh qa/gpu/bench.sh qa/gpu/profile.sh qa/gpu/steps.sh "$out/"
   du -sh "$out"
   exit 0
 fi
@@ -26,5 +27,5 @@ cp -r "$src/ml/backend/ggml/ggml" "$out/src/ml/backend/ggml/"
 chmod -R u+w "$out/src"
 # Backends the CUDA build never reads.
 rm -rf "$out"/src/ml/backend/ggml/ggml/src/{ggml-metal,ggml-vulkan,ggml-sycl,ggml-opencl,ggml-cann,ggml-hexagon,ggml-musa,ggml-zdnn,ggml-webgpu}
-cp qa/gpu/build-cuda.sh qa/gpu/prepare.sh qa/gpu/bench.sh qa/gpu/profile.sh "$out/"
+cp qa/gpu/build-cuda.sh qa/gpu/prepare.sh qa/gpu/bench.sh qa/gpu/profile.sh qa/gpu/steps.sh "$out/"
 du -sh "$out"

@@ -43,6 +43,10 @@ func main() {
 	series := flag.Int("series", 0, "only run this many bare decode loops back to back and print each (GPU time drift)")
 	batch := flag.Int("batch", 0, "tokens per llama_decode of a prompt (0 = the engine's default)")
 	seriesPP := flag.Int("series-prompt-every", 0, "in -series, evaluate the prompt before every this many loops")
+	steps := flag.String("steps", "", "only run these steps in one context, comma-separated: L (a bare decode loop of -gen tokens), N (the same asking for no logits), "+
+		"Pn (evaluate n prompt tokens), Gn (generate one token after n prompt tokens), "+
+		"S (switch to the engine's other slot, which has its own context); every step but S leaves the slot wiped")
+	want := flag.String("want-backend", "", "fail unless the model loads on this backend (CUDA, say) instead of falling back")
 	kvCheck := flag.Bool("kv-check", false, "only read the KV cache back from the device after a generation and after a wipe (no speed figures)")
 	flag.Parse()
 
@@ -55,7 +59,11 @@ func main() {
 			"memory_bandwidth_bytes_per_s", d.MemoryBandwidth, "memory_total_bytes", d.MemoryTotal)
 	}
 
-	e, err := engine.Load(engine.Config{ModelPath: *model, GPULayers: *layers, Slots: 1,
+	slots := 1
+	if strings.Contains(*steps, "S") {
+		slots = 2
+	}
+	e, err := engine.Load(engine.Config{ModelPath: *model, GPULayers: *layers, Slots: slots,
 		ContextSize: 2048, BackendDir: *backend, Threads: *threads, FlashAttention: *fa, KVProbe: *kvCheck,
 		BatchSize: *batch}, nil)
 	if err != nil {
@@ -63,6 +71,9 @@ func main() {
 	}
 	defer e.Close()
 	info := e.Info()
+	if *want != "" && info.Backend != *want {
+		fatal("", fmt.Errorf("model loaded on %s, not %s (see the load log above)", info.Backend, *want))
+	}
 	emit("model", "path", *model, "bytes", info.ModelBytes, "layers_on_gpu", info.LayersOnGPU,
 		"backend", info.Backend, "load_seconds", info.LoadTime.Seconds())
 
@@ -76,6 +87,10 @@ func main() {
 		fatal("tokenize", err)
 	}
 	prompt := all[:*promptLen]
+	if *steps != "" {
+		runSteps(e, all, *steps, *gen)
+		return
+	}
 	if *series > 0 {
 		for i := 0; i < *series; i++ {
 			if *seriesPP > 0 && i > 0 && i%*seriesPP == 0 {
@@ -101,8 +116,8 @@ func main() {
 		return
 	}
 	// Each run measures the engine and, right after, the bare loops, so all
-	// run in the same state: after the first multi-token batch a context
-	// decodes single tokens 7% slower for good (qa/gpu/README.md), and the
+	// run in the same state: after prompts the whole process can decode
+	// single tokens 5-7% more slowly for good (qa/gpu/README.md), and the
 	// engine's runs evaluate prompts.
 	var ppSum, tgSum float64
 	var raw, sampled engine.DecodeProfile
@@ -226,5 +241,71 @@ func checkKV(e *engine.Engine, prompt []int32, n int) {
 		"nonzero_bytes_after_wipe", after, "cells_after_wipe", s.KVCells())
 	if after != 0 {
 		fatal("kv-check", fmt.Errorf("%d KV bytes still non-zero after the wipe", after))
+	}
+}
+
+// runSteps runs -steps in one slot, printing each decode loop's split and
+// each step's time: it shows which earlier steps leave the context decoding
+// single tokens more slowly.
+func runSteps(e *engine.Engine, toks []int32, steps string, gen int) {
+	var held []*engine.Slot
+	defer func() {
+		for _, s := range held {
+			s.Release()
+		}
+	}()
+	s, err := e.Acquire(context.Background(), "a")
+	if err != nil {
+		fatal("", err)
+	}
+	held = append(held, s)
+	for i, st := range strings.Split(steps, ",") {
+		name := fmt.Sprintf("step_%d_%s", i, st)
+		t0 := time.Now()
+		switch {
+		case st == "L" || st == "N":
+			var p engine.DecodeProfile
+			if st == "N" {
+				p, err = s.ProfileDecodeNoLogits(toks[0], gen)
+			} else {
+				p, err = s.ProfileDecode(toks[0], gen, false)
+			}
+			if err != nil {
+				fatal(name, err)
+			}
+			emitProfile(name, p)
+			continue
+		case st == "S":
+			if len(held) == 1 {
+				var b *engine.Slot
+				if b, err = e.Acquire(context.Background(), "b"); err == nil {
+					held = append(held, b)
+				}
+			}
+			if s == held[0] && len(held) == 2 {
+				s = held[1]
+			} else {
+				s = held[0]
+			}
+		case len(st) > 1 && (st[0] == 'P' || st[0] == 'G'):
+			var n int
+			if _, err = fmt.Sscanf(st[1:], "%d", &n); err == nil && (n < 1 || n > len(toks)) {
+				err = fmt.Errorf("prompt of %d tokens: have %d", n, len(toks))
+			}
+			switch {
+			case err != nil:
+			case st[0] == 'G':
+				_, err = s.Generate(context.Background(), toks[:n], engine.Sampling{MaxTokens: 1}, func([]byte) error { return nil })
+				s.Wipe()
+			default:
+				err = s.EvalPrompt(toks[:n])
+			}
+		default:
+			err = fmt.Errorf("unknown step %q", st)
+		}
+		if err != nil {
+			fatal(name, err)
+		}
+		emit(name, "ms", float64(time.Since(t0).Microseconds())/1000)
 	}
 }

@@ -321,9 +321,15 @@ int32_t kw_sampler(kw_slot *s, float temp, float top_p, uint32_t seed) {
 	return 0;
 }
 
+static int32_t kw_decode(kw_slot *s, const int32_t *toks, int32_t n, int32_t pos0, bool logits);
+
 // kw_eval decodes n tokens (n <= n_batch) at positions pos0.., asking for
 // logits of the last one only.
 int32_t kw_eval(kw_slot *s, const int32_t *toks, int32_t n, int32_t pos0) {
+	return kw_decode(s, toks, n, pos0, true);
+}
+
+static int32_t kw_decode(kw_slot *s, const int32_t *toks, int32_t n, int32_t pos0, bool logits) {
 	if (n <= 0 || n > s->n_batch) {
 		return -1;
 	}
@@ -338,7 +344,7 @@ int32_t kw_eval(kw_slot *s, const int32_t *toks, int32_t n, int32_t pos0) {
 		s->batch.pos[i] = pos0 + i;
 		s->batch.n_seq_id[i] = 1;
 		s->batch.seq_id[i][0] = 0;
-		s->batch.logits[i] = i == n - 1;
+		s->batch.logits[i] = logits && i == n - 1;
 	}
 	s->batch.n_tokens = n;
 	return llama_decode(s->ctx, s->batch);
@@ -506,21 +512,22 @@ static double kw_now(void) {
 }
 
 // kw_profile_decode decodes n single tokens at positions pos0.., as
-// llama-bench's tg test does (first tok, then tok again or, with sample, the
-// argmax of the logits), and adds the seconds spent in llama_decode (t[0]),
-// waiting in llama_synchronize (t[1]) and reading the logits and picking
-// the next token (t[2]).
-int32_t kw_profile_decode(kw_slot *s, int32_t tok, int32_t pos0, int32_t n, bool sample, double *t) {
+// llama-bench's tg test does (first tok, then tok again or, with
+// KW_PROFILE_SAMPLE, the argmax of the logits; with KW_PROFILE_NO_LOGITS no
+// logits are asked for, so none are copied back), and adds the seconds spent
+// in llama_decode (t[0]), waiting in llama_synchronize (t[1]) and reading the
+// logits and picking the next token (t[2]).
+int32_t kw_profile_decode(kw_slot *s, int32_t tok, int32_t pos0, int32_t n, int flags, double *t) {
 	for (int32_t i = 0; i < n; i++) {
 		double a = kw_now();
-		int32_t rc = kw_eval(s, &tok, 1, pos0 + i);
+		int32_t rc = kw_decode(s, &tok, 1, pos0 + i, !(flags & KW_PROFILE_NO_LOGITS));
 		if (rc != 0) {
 			return rc;
 		}
 		double b = kw_now();
 		llama_synchronize(s->ctx);
 		double c = kw_now();
-		if (sample) {
+		if (flags & KW_PROFILE_SAMPLE) {
 			const float *logits = llama_get_logits_ith(s->ctx, -1);
 			if (logits == NULL) {
 				return -1;

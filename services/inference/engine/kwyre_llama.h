@@ -55,7 +55,8 @@ int32_t kw_piece(kw_slot *s, int32_t tok, char *piece, int32_t cap);
 
 int32_t kw_argmax(const float *x, int32_t n);
 int32_t kw_slot_kv_nonzero(kw_slot *s, int64_t *nonzero, int64_t *total);
-int32_t kw_profile_decode(kw_slot *s, int32_t tok, int32_t pos0, int32_t n, bool sample, double *t);
+enum { KW_PROFILE_SAMPLE = 1, KW_PROFILE_NO_LOGITS = 2 };
+int32_t kw_profile_decode(kw_slot *s, int32_t tok, int32_t pos0, int32_t n, int flags, double *t);
 
 int32_t kw_render(const char *tmpl, const char *const *roles, const char *const *contents,
                   size_t n, bool add_ass, char *buf, int32_t len);

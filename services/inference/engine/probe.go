@@ -49,16 +49,48 @@ type DecodeProfile struct {
 // of the last logits, and says where the time went. It leaves the slot
 // wiped.
 func (s *Slot) ProfileDecode(tok int32, n int, sample bool) (DecodeProfile, error) {
+	flags := 0
+	if sample {
+		flags = C.KW_PROFILE_SAMPLE
+	}
+	return s.profileDecode(tok, n, flags)
+}
+
+// ProfileDecodeNoLogits is ProfileDecode asking for no logits, so that no
+// logits are copied back from the device.
+func (s *Slot) ProfileDecodeNoLogits(tok int32, n int) (DecodeProfile, error) {
+	return s.profileDecode(tok, n, C.KW_PROFILE_NO_LOGITS)
+}
+
+func (s *Slot) profileDecode(tok int32, n int, flags int) (DecodeProfile, error) {
 	pos := len(s.cached)
 	if pos+n > cap(s.cached) {
 		return DecodeProfile{}, &ContextFullError{Limit: cap(s.cached), Need: pos + n}
 	}
 	var t [3]C.double
-	rc := C.kw_profile_decode(s.c, C.int32_t(tok), C.int32_t(pos), C.int32_t(n), C.bool(sample), &t[0])
+	rc := C.kw_profile_decode(s.c, C.int32_t(tok), C.int32_t(pos), C.int32_t(n), C.int(flags), &t[0])
 	s.wipeLocal()
 	if rc != 0 {
 		return DecodeProfile{}, &DecodeError{Status: int(rc)}
 	}
 	sec := func(v C.double) time.Duration { return time.Duration(float64(v) * 1e9) }
 	return DecodeProfile{Tokens: n, Decode: sec(t[0]), Wait: sec(t[1]), Sample: sec(t[2])}, nil
+}
+
+// EvalPrompt evaluates toks (at most the batch size) after what the slot
+// holds, asking for the logits of the last one, waits for the device and
+// wipes the slot: for benchmarks of what a prompt leaves behind.
+func (s *Slot) EvalPrompt(toks []int32) error {
+	pos := len(s.cached)
+	if len(toks) == 0 || len(toks) > int(C.kw_slot_n_batch(s.c)) || pos+len(toks) > cap(s.cached) {
+		return fmt.Errorf("evaluate %d tokens after %d: the batch holds %d and the context %d",
+			len(toks), pos, int(C.kw_slot_n_batch(s.c)), cap(s.cached))
+	}
+	rc := C.kw_eval(s.c, (*C.int32_t)(unsafe.Pointer(&toks[0])), C.int32_t(len(toks)), C.int32_t(pos))
+	C.kw_slot_scrub(s.c)
+	s.wipeLocal()
+	if rc != 0 {
+		return &DecodeError{Status: int(rc)}
+	}
+	return nil
 }

@@ -57,6 +57,36 @@ func TestProfileDecode(t *testing.T) {
 	}
 }
 
+// The benchmark steps enginebench -steps runs: decode asking for no
+// logits, and a prompt evaluated on its own; both leave the slot wiped.
+func TestBenchSteps(t *testing.T) {
+	e := load(t, "demo", Config{Slots: 1, ContextSize: 256, BatchSize: 32})
+	s := acquire(t, e, "")
+	defer s.Release()
+	p, err := s.ProfileDecodeNoLogits(1, 8)
+	if err != nil || p.Tokens != 8 || p.Decode <= 0 {
+		t.Fatalf("ProfileDecodeNoLogits: %+v, %v", p, err)
+	}
+	if _, err := s.ProfileDecodeNoLogits(1<<30, 1); err == nil {
+		t.Error("ProfileDecodeNoLogits of a token outside the vocabulary: want an error")
+	}
+	toks := make([]int32, 32)
+	for i := range toks {
+		toks[i] = int32(i + 1)
+	}
+	if err := s.EvalPrompt(toks); err != nil {
+		t.Fatal(err)
+	}
+	if s.CachedTokens() != 0 || s.KVCells() != 0 {
+		t.Fatalf("after EvalPrompt the slot holds %d tokens, %d cells; want it wiped", s.CachedTokens(), s.KVCells())
+	}
+	for _, bad := range [][]int32{nil, make([]int32, 33)} {
+		if err := s.EvalPrompt(bad); err == nil {
+			t.Errorf("EvalPrompt of %d tokens with a batch of 32: want an error", len(bad))
+		}
+	}
+}
+
 func TestFlashAttentionSetting(t *testing.T) {
 	for _, v := range []string{"", "auto", "on", "off"} {
 		e := load(t, "demo", Config{Slots: 1, ContextSize: 256, FlashAttention: v})
