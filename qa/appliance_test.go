@@ -32,6 +32,11 @@ func chat(t *testing.T, vm *VM, line string) string {
 	if err != nil {
 		t.Fatalf("reply to %q: %v", line, err)
 	}
+	// The serial chat shares /dev/console: init keeps the services' INFO
+	// records off it (kwyre.verbose brings them back).
+	if strings.Contains(m[1], "level=INFO") {
+		t.Errorf("service INFO lines in the serial chat:\n%s", m[1])
+	}
 	return replyText(m[1])
 }
 

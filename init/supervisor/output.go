@@ -2,6 +2,7 @@ package supervisor
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
 	"io"
 	"os"
@@ -27,8 +28,19 @@ func (l *lockedWriter) printf(format string, args ...any) {
 // maxLine is where a line without a newline is cut for the console.
 const maxLine = 4096
 
+// routine reports whether line is a log/slog text record at INFO or DEBUG
+// level ("time=… level=INFO …"): what QuietConsole keeps off the console.
+func routine(line []byte) bool {
+	f := bytes.SplitN(line, []byte(" "), 3)
+	if len(f) < 3 || !bytes.HasPrefix(f[0], []byte("time=")) {
+		return false
+	}
+	return bytes.Equal(f[1], []byte("level=INFO")) || bytes.Equal(f[1], []byte("level=DEBUG"))
+}
+
 // copyOutput copies a child's output to the console and the ring, one
 // "name: line" at a time, until the child and its helpers close the pipe.
+// With QuietConsole, routine lines go to the ring only.
 func (s *Supervisor) copyOutput(name string, r *os.File) {
 	defer r.Close()
 	br := bufio.NewReaderSize(r, maxLine)
@@ -40,7 +52,9 @@ func (s *Supervisor) copyOutput(name string, r *os.File) {
 			if msg[len(msg)-1] != '\n' {
 				msg = append(msg, '\n')
 			}
-			s.out.Write(msg)
+			if !s.opt.QuietConsole || !routine(line) {
+				s.out.Write(msg)
+			}
 			if s.opt.Ring != nil {
 				s.opt.Ring.Write(msg)
 			}

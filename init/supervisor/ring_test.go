@@ -1,6 +1,7 @@
 package supervisor
 
 import (
+	"os"
 	"strings"
 	"testing"
 )
@@ -43,6 +44,40 @@ func TestRingWipe(t *testing.T) {
 	for _, b := range r.buf {
 		if b != 0 {
 			t.Fatal("ring memory not zeroed")
+		}
+	}
+}
+
+func TestQuietConsole(t *testing.T) {
+	out := "time=2026-11-25T09:00:00Z level=INFO msg=chat prompt_tokens=12\n" +
+		"time=2026-11-25T09:00:01Z level=WARN msg=\"slot busy\"\n" +
+		"time=2026-11-25T09:00:02Z level=DEBUG msg=x\n" +
+		"panic: runtime error\n" +
+		"msg=\"time=1 level=INFO x\"\n" +
+		"time=2026-11-25T09:00:03Z level=ERROR msg=failed"
+	for _, quiet := range []bool{false, true} {
+		var console strings.Builder
+		ring := NewRing(4096)
+		s := &Supervisor{opt: Options{QuietConsole: quiet, Ring: ring}, out: &lockedWriter{w: &console}}
+		r, w, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		go func() { w.WriteString(out); w.Close() }()
+		s.copyOutput("svc", r)
+		all := "svc: " + strings.ReplaceAll(out, "\n", "\nsvc: ") + "\n"
+		if got := string(ring.Bytes()); got != all {
+			t.Errorf("quiet %v: ring\n%s\nwant every line\n%s", quiet, got, all)
+		}
+		want := all
+		if quiet {
+			want = "svc: time=2026-11-25T09:00:01Z level=WARN msg=\"slot busy\"\n" +
+				"svc: panic: runtime error\n" +
+				"svc: msg=\"time=1 level=INFO x\"\n" +
+				"svc: time=2026-11-25T09:00:03Z level=ERROR msg=failed\n"
+		}
+		if got := console.String(); got != want {
+			t.Errorf("quiet %v: console\n%s\nwant\n%s", quiet, got, want)
 		}
 	}
 }

@@ -65,15 +65,18 @@ type Event struct {
 
 // Options configures a Supervisor.
 type Options struct {
-	Reaper    *reaper.Reaper // required; must be running
-	NetNS     int            // fd of the services' network namespace; -1 = none
-	Console   io.Writer      // supervisor messages and children's output
-	Ring      *Ring          // children's output, in RAM; may be nil
-	StateFile string         // supervised.json; "" = none
-	Path      string         // PATH for children; "" = "/bin"
-	Policy    Policy         // zero = DefaultPolicy
-	OnFatal   func(why string, critical bool)
-	OnEvent   func(Event) // optional, called synchronously
+	Reaper  *reaper.Reaper // required; must be running
+	NetNS   int            // fd of the services' network namespace; -1 = none
+	Console io.Writer      // supervisor messages and children's output
+	Ring    *Ring          // children's output, in RAM; may be nil
+	// QuietConsole keeps children's INFO and DEBUG log records off the
+	// console (they still reach Ring): for a console that a chat shares.
+	QuietConsole bool
+	StateFile    string // supervised.json; "" = none
+	Path         string // PATH for children; "" = "/bin"
+	Policy       Policy // zero = DefaultPolicy
+	OnFatal      func(why string, critical bool)
+	OnEvent      func(Event) // optional, called synchronously
 }
 
 // Child is one service to supervise.

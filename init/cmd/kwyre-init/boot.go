@@ -367,12 +367,17 @@ func (a *appliance) startServices() (string, error) {
 		}
 	}()
 
+	quiet := chatOnConsole(a.cfg) && !cmdlineHas("kwyre.verbose")
+	if quiet {
+		fmt.Fprintf(a.out, "kwyre-init: services' INFO lines stay in RAM: the chat shares this console (kwyre.verbose on the kernel command line shows them)\n")
+	}
 	sup, err := supervisor.New(supervisor.Options{
-		Reaper:    r,
-		NetNS:     a.netnsFD,
-		Console:   a.out,
-		Ring:      a.ring,
-		StateFile: filepath.Join(runstate.Dir, runstate.Supervised),
+		Reaper:       r,
+		NetNS:        a.netnsFD,
+		Console:      a.out,
+		Ring:         a.ring,
+		QuietConsole: quiet,
+		StateFile:    filepath.Join(runstate.Dir, runstate.Supervised),
 		OnFatal: func(why string, critical bool) {
 			if critical {
 				a.request(a.trig, why) // fail closed: power off now
