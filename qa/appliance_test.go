@@ -61,6 +61,7 @@ type auditAnswer struct {
 	SecurityControls struct {
 		NetworkBinding string `json:"network_binding"`
 		NetworkDrivers string `json:"network_drivers"`
+		FreedMemory    string `json:"freed_memory"`
 		NetworkKernel  struct {
 			ConfigSource string            `json:"config_source"`
 			Config       map[string]string `json:"config"`
@@ -134,6 +135,10 @@ func TestAppliance(t *testing.T) {
 	a := consoleAudit(t, vm)
 	nk := a.SecurityControls.NetworkKernel
 	t.Logf("/audit network_drivers: %s", a.SecurityControls.NetworkDrivers)
+	t.Logf("/audit freed_memory: %s", a.SecurityControls.FreedMemory)
+	if !strings.HasPrefix(a.SecurityControls.FreedMemory, "overwritten") {
+		t.Errorf("/audit freed_memory = %q: the inference service runs without GODEBUG=clobberfree=1", a.SecurityControls.FreedMemory)
+	}
 	if want := "none (CONFIG_NETDEVICES not set; no net devices besides lo)"; a.SecurityControls.NetworkDrivers != want {
 		t.Errorf("/audit network_drivers = %q, want %q", a.SecurityControls.NetworkDrivers, want)
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/kwyre/kwyre/services/console/client"
 	"github.com/kwyre/kwyre/services/console/termtext"
+	"github.com/kwyre/kwyre/services/inference/scrub"
 )
 
 // Lines the console prints; tests and the QA harness match them.
@@ -402,4 +403,5 @@ func (r *runner) wipe() {
 	clear(r.pending)
 	clear(r.safe[:cap(r.safe)])
 	clear(r.echo[:cap(r.echo)])
+	scrub.CollectSoon() // what the conversation left in freed strings is overwritten
 }

@@ -4,6 +4,8 @@ import (
 	"strings"
 
 	tea "github.com/charmbracelet/bubbletea"
+
+	"github.com/kwyre/kwyre/services/inference/scrub"
 )
 
 // clearScrollback erases the terminal's scrollback (ESC[3J) and screen; the
@@ -120,6 +122,7 @@ func (m *Model) wipe(note string) tea.Cmd {
 	m.stop()
 	m.gen++
 	m.dropHistory()
+	scrub.CollectSoon() // the dropped lines, now garbage, are overwritten
 	m.status = note
 	out := m.opt.Out
 	return func() tea.Msg {

@@ -7,6 +7,8 @@ import (
 	"io/fs"
 	"os"
 	"time"
+
+	"github.com/kwyre/kwyre/services/inference/scrub"
 )
 
 // WatchdogStatus is the watchdog as the audit sees it, read from the state
@@ -92,4 +94,15 @@ type securityControls struct {
 	SessionWipe         string         `json:"session_wipe"`
 	IntrusionWatchdog   WatchdogStatus `json:"intrusion_watchdog"`
 	ContentLogging      string         `json:"content_logging"`
+	FreedMemory         string         `json:"freed_memory"`
+}
+
+// freedMemory says whether memory the service frees (request buffers,
+// net/http's pooled connection readers) is overwritten, read from the
+// running process.
+func freedMemory() string {
+	if scrub.FreedClobbered() {
+		return "overwritten by the garbage collector when freed (GODEBUG=clobberfree=1); two collections after every wipe"
+	}
+	return "NOT overwritten: the service runs without GODEBUG=clobberfree=1, so freed buffers keep their bytes until reused"
 }

@@ -139,6 +139,7 @@ func (s *Server) handleAudit(w http.ResponseWriter, _ *http.Request) {
 			SessionWipe:         "on_close + idle_timeout_" + shortDuration(s.cfg.IdleTimeout) + " + shutdown + intrusion",
 			IntrusionWatchdog:   ReadWatchdogState(s.cfg.WatchdogStateFile, s.cfg.WatchdogInterval, now),
 			ContentLogging:      "NEVER",
+			FreedMemory:         freedMemory(),
 		},
 		Integrity: integ.report,
 		Note:      "Metadata only. No conversation content is ever logged or persisted.",

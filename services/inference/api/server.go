@@ -25,6 +25,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/kwyre/kwyre/services/inference/scrub"
 	"github.com/kwyre/kwyre/services/inference/session"
 )
 
@@ -152,6 +153,7 @@ func (s *Server) sessionWiped(id, reason string) {
 		e.WipeOwner(id)
 	}
 	s.metrics.Wipe(reason)
+	scrub.CollectSoon()
 	s.log.Info("session wiped", "reason", reason)
 }
 
@@ -167,6 +169,7 @@ func (s *Server) WipeAll(reason string) int {
 		e.WipeAll()
 	}
 	s.metrics.wipeEvent(reason)
+	scrub.CollectSoon()
 	s.log.Info("all sessions wiped", "reason", reason, "sessions", n)
 	return n
 }

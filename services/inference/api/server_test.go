@@ -255,6 +255,7 @@ func TestAuditReadsTheSystem(t *testing.T) {
 			SessionWipe         string         `json:"session_wipe"`
 			IntrusionWatchdog   WatchdogStatus `json:"intrusion_watchdog"`
 			ContentLogging      string         `json:"content_logging"`
+			FreedMemory         string         `json:"freed_memory"`
 		} `json:"security_controls"`
 		Integrity map[string]any
 	}
@@ -268,6 +269,10 @@ func TestAuditReadsTheSystem(t *testing.T) {
 	}
 	a := get()
 	host := strings.TrimPrefix(url, "http://")
+	// TestMain runs the package's tests with GODEBUG=clobberfree=1.
+	if !strings.HasPrefix(a.SecurityControls.FreedMemory, "overwritten by the garbage collector") {
+		t.Errorf("freed_memory %q", a.SecurityControls.FreedMemory)
+	}
 	if a.SecurityControls.NetworkBinding != host+" (localhost only)" {
 		t.Fatalf("binding %q, listener %s", a.SecurityControls.NetworkBinding, host)
 	}

@@ -1,6 +1,9 @@
 package scrub
 
-import "testing"
+import (
+	"testing"
+	"time"
+)
 
 func TestBytesClearsCapacity(t *testing.T) {
 	tests := []struct {
@@ -49,4 +52,44 @@ func TestDoRunsAndPropagatesPanic(t *testing.T) {
 		}
 	}()
 	Do(func() { panic("boom") })
+}
+
+func TestFreedClobbered(t *testing.T) {
+	tests := []struct {
+		godebug string
+		want    bool
+	}{
+		{"", false},
+		{"clobberfree=1", true},
+		{"madvdontneed=1,clobberfree=1", true},
+		{"clobberfree=1,clobberfree=0", false},
+		{"clobberfree=0,clobberfree=1", true},
+		{"clobberfree=2", false},
+		{"xclobberfree=1", false},
+	}
+	for _, tt := range tests {
+		t.Setenv("GODEBUG", tt.godebug)
+		if got := FreedClobbered(); got != tt.want {
+			t.Errorf("GODEBUG=%q: FreedClobbered = %v, want %v", tt.godebug, got, tt.want)
+		}
+	}
+	env := withClobberFree([]string{"A=1", "GODEBUG=madvdontneed=1"})
+	if env[1] != "GODEBUG=madvdontneed=1,clobberfree=1" || len(env) != 2 {
+		t.Errorf("withClobberFree kept %q", env)
+	}
+	if env := withClobberFree([]string{"A=1"}); env[len(env)-1] != "GODEBUG=clobberfree=1" {
+		t.Errorf("withClobberFree without GODEBUG: %q", env)
+	}
+}
+
+func TestCollectSoon(t *testing.T) {
+	before := Collections()
+	CollectSoon()
+	deadline := time.Now().Add(10 * time.Second)
+	for Collections() == before {
+		if time.Now().After(deadline) {
+			t.Fatal("CollectSoon: no collection within 10 s")
+		}
+		time.Sleep(time.Millisecond)
+	}
 }

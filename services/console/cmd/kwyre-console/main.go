@@ -20,9 +20,15 @@ import (
 	"github.com/kwyre/kwyre/services/console/client"
 	"github.com/kwyre/kwyre/services/console/linemode"
 	"github.com/kwyre/kwyre/services/console/tui"
+	"github.com/kwyre/kwyre/services/inference/scrub"
 )
 
 func main() {
+	// The conversation passes through Go strings (screen lines, history):
+	// freed ones are overwritten, and every wipe collects them.
+	if err := scrub.EnsureFreedClobbered(); err != nil {
+		fmt.Fprintf(os.Stderr, "kwyre-console: %v: freed memory will not be overwritten\n", err)
+	}
 	mode := flag.String("mode", "tui", "tui (full screen, VGA console) or line (serial port, scripts)")
 	tty := flag.String("tty", "", "terminal device to run on, e.g. /dev/tty1 or /dev/ttyS0 (default: stdin and stdout)")
 	url := flag.String("url", "http://127.0.0.1:8000", "inference service (loopback only)")

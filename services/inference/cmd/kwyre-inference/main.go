@@ -20,11 +20,16 @@ import (
 	"time"
 
 	"github.com/kwyre/kwyre/services/inference/api"
+	"github.com/kwyre/kwyre/services/inference/scrub"
 	"github.com/kwyre/kwyre/services/inference/service"
 	"github.com/kwyre/kwyre/services/inference/session"
 )
 
 func main() {
+	// Before the CPU build's exec, so that both builds start with it.
+	if err := scrub.EnsureFreedClobbered(); err != nil {
+		fmt.Fprintf(os.Stderr, "kwyre-inference: %v: freed memory will not be overwritten\n", err)
+	}
 	execCPUBuild()
 	os.Exit(run())
 }
@@ -70,7 +75,7 @@ func run() int {
 
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	o.Logger = log
-	log.Info("starting", "memory", memory, "dumpable", false, "cpu_build", cpuBuildName())
+	log.Info("starting", "memory", memory, "dumpable", false, "cpu_build", cpuBuildName(), "freed_memory_overwritten", scrub.FreedClobbered())
 
 	// Signals are caught from the start: a SIGTERM while the model loads
 	// still wipes and exits cleanly.
