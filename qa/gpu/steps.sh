@@ -3,8 +3,11 @@
 # machine: enginebench -steps (decode loops with and without logits, prompts,
 # switches to a second context: see its -steps flag) for each model and each of STEPS
 # (space-separated sequences, each run in a fresh process), as is and with
-# each of VARIANTS (space-separated NAME=VALUE environments). The GPU's
-# clocks, power and temperature are logged beside (clocks.csv).
+# each of VARIANTS (space-separated NAME=VALUE environments). ALT_CMAKE_FLAGS
+# builds a second backend with those ggml options (-DGGML_CUDA_NO_VMM=ON, say;
+# the stage must carry the sources) and runs the sequences on it as well,
+# as variant "alt". The GPU's clocks, power and temperature are logged
+# beside (clocks.csv).
 #   qa/gpu/steps.sh [STAGE] [RESULTS]
 set -euo pipefail
 stage=$(cd "${1:-build/gpu-stage}" && pwd)
@@ -15,18 +18,29 @@ models=${MODELS:-8b-q4_0 1b-q4_k_m}
 sequences=${STEPS:-L,L,L,L,L,L L,L,P512,L,P2,L,L L,P512,L,P2,L,S,L,S,L N,L,P512,N,L,P2,N,L}
 . "$stage/prepare.sh"
 
+backends=("$work/lib/ollama")
+if [ -n "${ALT_CMAKE_FLAGS:-}" ]; then
+  CUDA_ARCHS=${CUDA_ARCHS:-90} CUDA_WORK="$work/alt-cuda" CUDA_CMAKE_FLAGS="$ALT_CMAKE_FLAGS" \
+    "$stage/build-cuda.sh" "$stage/src" "$work/alt" 2>&1 | tail -1
+  backends+=("$work/alt/lib/ollama")
+fi
+
 nvidia-smi --query-gpu=timestamp,clocks.sm,clocks.mem,power.draw,temperature.gpu,clocks_event_reasons.active \
   --format=csv -lms 100 >"$results/clocks.csv" &
 smi=$!
 trap 'kill $smi 2>/dev/null || true' EXIT
 for m in $models; do
   gguf=$(model "$m")
-  for v in default ${VARIANTS:-}; do
+  for v in default ${VARIANTS:-} ${ALT_CMAKE_FLAGS:+alt}; do
     for steps in $sequences; do
       echo "== $m $v $steps $(date +%T.%N)"
-      envs=()
-      [ "$v" != default ] && envs=("$v")
-      env "${envs[@]}" "$work/bin/enginebench" -model "$gguf" -backend-dir "$work/lib/ollama" -prompt 512 \
+      envs=() lib=${backends[0]}
+      case $v in
+        default) ;;
+        alt) lib=${backends[1]} envs=("LD_LIBRARY_PATH=$lib") ;;
+        *) envs=("$v") ;;
+      esac
+      env "${envs[@]}" "$work/bin/enginebench" -model "$gguf" -backend-dir "$lib" -prompt 512 \
         -want-backend CUDA -gen "${GEN:-128}" -steps "$steps" 2>>"$results/steps.log" | grep '"step_' |
         sed "s/^{/{\"model\":\"$m\",\"variant\":\"$v\",/" | tee -a "$results/steps.jsonl" |
         python3 -c 'import sys,json,datetime
