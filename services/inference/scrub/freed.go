@@ -16,11 +16,16 @@ import (
 const clobberFree = "clobberfree=1"
 
 // FreedClobbered reports whether this process started with the garbage
-// collector overwriting freed objects (GODEBUG=clobberfree=1; the runtime
-// reads GODEBUG once, at start).
-func FreedClobbered() bool {
+// collector overwriting freed objects (GODEBUG=clobberfree=1). The runtime
+// reads GODEBUG once, at start; so does this package.
+func FreedClobbered() bool { return startedClobbered }
+
+var startedClobbered = clobberFreeIn(os.Getenv("GODEBUG"))
+
+// clobberFreeIn reports whether a GODEBUG value turns clobberfree on.
+func clobberFreeIn(godebug string) bool {
 	on := false
-	for _, f := range strings.Split(os.Getenv("GODEBUG"), ",") {
+	for _, f := range strings.Split(godebug, ",") {
 		if k, v, ok := strings.Cut(strings.TrimSpace(f), "="); ok && k == "clobberfree" {
 			on = v == "1" // the last setting wins, as in the runtime
 		}

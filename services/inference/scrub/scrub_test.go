@@ -54,7 +54,7 @@ func TestDoRunsAndPropagatesPanic(t *testing.T) {
 	Do(func() { panic("boom") })
 }
 
-func TestFreedClobbered(t *testing.T) {
+func TestClobberFreeIn(t *testing.T) {
 	tests := []struct {
 		godebug string
 		want    bool
@@ -68,9 +68,8 @@ func TestFreedClobbered(t *testing.T) {
 		{"xclobberfree=1", false},
 	}
 	for _, tt := range tests {
-		t.Setenv("GODEBUG", tt.godebug)
-		if got := FreedClobbered(); got != tt.want {
-			t.Errorf("GODEBUG=%q: FreedClobbered = %v, want %v", tt.godebug, got, tt.want)
+		if got := clobberFreeIn(tt.godebug); got != tt.want {
+			t.Errorf("GODEBUG=%q: clobberfree on = %v, want %v", tt.godebug, got, tt.want)
 		}
 	}
 	env := withClobberFree([]string{"A=1", "GODEBUG=madvdontneed=1"})
