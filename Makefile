@@ -82,7 +82,7 @@ kernel-check:
 	@./kernel-config/check.sh
 
 image: build $(if $(filter kwyre,$(KERNEL_FLAVOUR)),$(KWYRE_KERNEL))
-	@$(BIN)/kwyre-image -out $(BUILD) -kernel-flavour $(KERNEL_FLAVOUR) $(if $(MODEL),-model $(MODEL))
+	@$(BIN)/kwyre-image -out $(BUILD) -kernel-flavour $(KERNEL_FLAVOUR) $(if $(MODEL),-model $(MODEL)) $(if $(CMDLINE),-cmdline '$(CMDLINE)')
 
 # On a fresh machine, deps installs what the build and QEMU need first.
 run: deps image
