@@ -28,14 +28,19 @@ func (l *lockedWriter) printf(format string, args ...any) {
 // maxLine is where a line without a newline is cut for the console.
 const maxLine = 4096
 
-// routine reports whether line is a log/slog text record at INFO or DEBUG
-// level ("time=… level=INFO …"): what QuietConsole keeps off the console.
+// routine reports whether line is a log record at INFO or DEBUG level, in
+// slog's text format ("time=… level=INFO …") or the default logger's
+// ("2026/11/25 10:00:59 INFO …", what the llama.cpp binding prints): what
+// QuietConsole keeps off the console.
 func routine(line []byte) bool {
-	f := bytes.SplitN(line, []byte(" "), 3)
-	if len(f) < 3 || !bytes.HasPrefix(f[0], []byte("time=")) {
-		return false
+	f := bytes.SplitN(line, []byte(" "), 4)
+	switch {
+	case len(f) >= 3 && bytes.HasPrefix(f[0], []byte("time=")):
+		return bytes.Equal(f[1], []byte("level=INFO")) || bytes.Equal(f[1], []byte("level=DEBUG"))
+	case len(f) >= 4 && len(f[0]) == 10 && f[0][4] == '/' && f[0][7] == '/' && len(f[1]) == 8 && f[1][2] == ':':
+		return bytes.Equal(f[2], []byte("INFO")) || bytes.Equal(f[2], []byte("DEBUG"))
 	}
-	return bytes.Equal(f[1], []byte("level=INFO")) || bytes.Equal(f[1], []byte("level=DEBUG"))
+	return false
 }
 
 // copyOutput copies a child's output to the console and the ring, one

@@ -52,6 +52,9 @@ func TestQuietConsole(t *testing.T) {
 	out := "time=2026-11-25T09:00:00Z level=INFO msg=chat prompt_tokens=12\n" +
 		"time=2026-11-25T09:00:01Z level=WARN msg=\"slot busy\"\n" +
 		"time=2026-11-25T09:00:02Z level=DEBUG msg=x\n" +
+		"2026/11/25 10:00:59 INFO system CPU.0.AVX2=1\n" +
+		"2026/11/25 10:00:59 WARN no GPU\n" +
+		"10:00:59 INFO x\n" +
 		"panic: runtime error\n" +
 		"msg=\"time=1 level=INFO x\"\n" +
 		"time=2026-11-25T09:00:03Z level=ERROR msg=failed"
@@ -72,6 +75,8 @@ func TestQuietConsole(t *testing.T) {
 		want := all
 		if quiet {
 			want = "svc: time=2026-11-25T09:00:01Z level=WARN msg=\"slot busy\"\n" +
+				"svc: 2026/11/25 10:00:59 WARN no GPU\n" +
+				"svc: 10:00:59 INFO x\n" +
 				"svc: panic: runtime error\n" +
 				"svc: msg=\"time=1 level=INFO x\"\n" +
 				"svc: time=2026-11-25T09:00:03Z level=ERROR msg=failed\n"
