@@ -5,6 +5,9 @@
 # and prints its path. Needs $stage, $work, $results and $out (where
 # files handed back from a device run go).
 mkdir -p "$work/bin" "$work/models" "$results" "$out"
+if [ ! -d "$stage/src" ] && [ -f "$stage/src.tar.xz" ]; then
+  tar -C "$stage" -xJf "$stage/src.tar.xz"
+fi
 for b in "$stage"/bin/*; do
   case $b in
     *.gz) gunzip -c "$b" >"$work/bin/$(basename "$b" .gz)" ;;

@@ -15,12 +15,6 @@ gzip -f "$out"/bin/* # a device run carries at most 64 MiB; prepare.sh unpacks t
 
 # A backend fetched from an earlier GPU run (prepare.sh hands it back in parts;
 # copy them to build/) saves the ~3-minute build; the sources are then left out.
-if compgen -G 'build/cuda-backend.tar.xz.part-*' >/dev/null; then
-  cat build/cuda-backend.tar.xz.part-* >"$out/cuda-backend.tar.xz"
-  cp qa/gpu/build-cuda.sh qa/gpu/prepare.sh qa/gpu/bench.sh qa/gpu/profile.sh qa/gpu/steps.sh "$out/"
-  du -sh "$out"
-  exit 0
-fi
 src=$(go list -m -f '{{.Dir}}' github.com/ollama/ollama)
 cp "$src/CMakeLists.txt" "$src/CMakePresets.json" "$out/src/"
 cp -r "$src/ml/backend/ggml/ggml" "$out/src/ml/backend/ggml/"
@@ -28,4 +22,14 @@ chmod -R u+w "$out/src"
 # Backends the CUDA build never reads.
 rm -rf "$out"/src/ml/backend/ggml/ggml/src/{ggml-metal,ggml-vulkan,ggml-sycl,ggml-opencl,ggml-cann,ggml-hexagon,ggml-musa,ggml-zdnn,ggml-webgpu}
 cp qa/gpu/build-cuda.sh qa/gpu/prepare.sh qa/gpu/bench.sh qa/gpu/profile.sh qa/gpu/steps.sh "$out/"
+
+# A backend fetched from an earlier GPU run (prepare.sh hands it back in parts;
+# copy them to build/) saves the ~3-minute build. The sources then travel
+# packed (0.5 MB instead of 6), for a second, differently configured build
+# (steps.sh ALT_CMAKE_FLAGS); prepare.sh unpacks them.
+if compgen -G 'build/cuda-backend.tar.xz.part-*' >/dev/null; then
+  cat build/cuda-backend.tar.xz.part-* >"$out/cuda-backend.tar.xz"
+  tar -C "$out" -cf - src | xz -T0 -6 >"$out/src.tar.xz"
+  rm -rf "$out/src"
+fi
 du -sh "$out"

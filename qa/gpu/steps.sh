@@ -3,7 +3,8 @@
 # machine: enginebench -steps (decode loops with and without logits, prompts,
 # switches to a second context: see its -steps flag) for each model and each of STEPS
 # (space-separated sequences, each run in a fresh process), as is and with
-# each of VARIANTS (space-separated NAME=VALUE environments). ALT_CMAKE_FLAGS
+# each of VARIANTS (space-separated: NAME=VALUE environments, or enginebench
+# flags, several joined by '+': -threads=1+-embd-gpu). ALT_CMAKE_FLAGS
 # builds a second backend with those ggml options (-DGGML_CUDA_NO_VMM=ON, say;
 # the stage must carry the sources) and runs the sequences on it as well,
 # as variant "alt". The GPU's clocks, power and temperature are logged
@@ -26,7 +27,7 @@ if [ -n "${ALT_CMAKE_FLAGS:-}" ]; then
 fi
 
 nvidia-smi --query-gpu=timestamp,clocks.sm,clocks.mem,power.draw,temperature.gpu,clocks_event_reasons.active \
-  --format=csv -lms 100 >"$results/clocks.csv" &
+  --format=csv -lms "${SMI_MS:-1000}" >"$results/clocks.csv" &
 smi=$!
 trap 'kill $smi 2>/dev/null || true' EXIT
 for m in $models; do
@@ -34,18 +35,22 @@ for m in $models; do
   for v in default ${VARIANTS:-} ${ALT_CMAKE_FLAGS:+alt}; do
     for steps in $sequences; do
       echo "== $m $v $steps $(date +%T.%N)"
-      envs=() lib=${backends[0]}
+      envs=() args=() lib=${backends[0]}
       case $v in
         default) ;;
         alt) lib=${backends[1]} envs=("LD_LIBRARY_PATH=$lib") ;;
+        -*) IFS=+ read -ra args <<<"$v" ;;
         *) envs=("$v") ;;
       esac
-      env "${envs[@]}" "$work/bin/enginebench" -model "$gguf" -backend-dir "$lib" -prompt 512 \
-        -want-backend CUDA -gen "${GEN:-128}" -steps "$steps" 2>>"$results/steps.log" | grep '"step_' |
+      env "${envs[@]}" "$work/bin/enginebench" "${args[@]}" -model "$gguf" -backend-dir "$lib" -prompt 512 \
+        -want-backend CUDA -gen "${GEN:-128}" -steps "$steps" 2>>"$results/steps.log" | grep -E '"step_|"name":"model"' |
         sed "s/^{/{\"model\":\"$m\",\"variant\":\"$v\",/" | tee -a "$results/steps.jsonl" |
         python3 -c 'import sys,json,datetime
 for l in sys.stdin:
     d=json.loads(l)
+    if d["name"] == "model":
+        print("layers on the GPU: %d, token embedding on the GPU: %s" % (d["layers_on_gpu"], d.get("embd_on_gpu")))
+        continue
     print(datetime.datetime.now().strftime("%T.%f"), d["name"], "%.1f tok/s, decode %.0f us, wait %.0f us" % (d["tokens_per_s"], d["decode_us"], d["wait_us"]) if "tokens" in d else "%.1f ms" % d["ms"])'
     done
   done

@@ -13,6 +13,7 @@ import (
 	"flag"
 	"fmt"
 	"hash/fnv"
+	"math/rand/v2"
 	"os"
 	"strings"
 	"time"
@@ -47,6 +48,7 @@ func main() {
 		"Pn (evaluate n prompt tokens), Gn (generate one token after n prompt tokens), "+
 		"S (switch to the engine's other slot, which has its own context); every step but S leaves the slot wiped")
 	want := flag.String("want-backend", "", "fail unless the model loads on this backend (CUDA, say) instead of falling back")
+	embdGPU := flag.Bool("embd-gpu", false, "put the token embedding on the GPU with the layers (engine.Config.EmbdOnGPU)")
 	kvCheck := flag.Bool("kv-check", false, "only read the KV cache back from the device after a generation and after a wipe (no speed figures)")
 	flag.Parse()
 
@@ -65,7 +67,7 @@ func main() {
 	}
 	e, err := engine.Load(engine.Config{ModelPath: *model, GPULayers: *layers, Slots: slots,
 		ContextSize: 2048, BackendDir: *backend, Threads: *threads, FlashAttention: *fa, KVProbe: *kvCheck,
-		BatchSize: *batch}, nil)
+		BatchSize: *batch, EmbdOnGPU: *embdGPU}, nil)
 	if err != nil {
 		fatal("", err)
 	}
@@ -75,7 +77,7 @@ func main() {
 		fatal("", fmt.Errorf("model loaded on %s, not %s (see the load log above)", info.Backend, *want))
 	}
 	emit("model", "path", *model, "bytes", info.ModelBytes, "layers_on_gpu", info.LayersOnGPU,
-		"backend", info.Backend, "load_seconds", info.LoadTime.Seconds())
+		"backend", info.Backend, "embd_on_gpu", info.EmbdOnGPU, "load_seconds", info.LoadTime.Seconds())
 
 	// Exactly -prompt tokens: tokenize a long text and cut it, as llama-bench feeds pp512.
 	text := []byte(strings.Repeat("the quick brown fox jumps over a lazy dog ", 400))
@@ -169,6 +171,17 @@ func main() {
 	if *profile {
 		emitProfile("profile_raw", raw)
 		emitProfile("profile_sampled", sampled)
+		// The sampler alone at the API's defaults, on this machine's CPU,
+		// against llama.cpp's chain, over random normal logits of the
+		// model's vocabulary (a random-weight model's are as flat).
+		r := rand.New(rand.NewPCG(1, 2))
+		logits := make([]float32, info.NVocab)
+		for i := range logits {
+			logits[i] = float32(r.NormFloat64())
+		}
+		ours, ref := engine.SamplingCost(logits, 0.8, 0.95, 50)
+		emit("sampling", "vocab", info.NVocab, "kwyre_us", float64(ours.Nanoseconds())/1e3,
+			"llama_cpp_us", float64(ref.Nanoseconds())/1e3)
 	}
 }
 

@@ -75,14 +75,22 @@ func (c *client) end(id string) {
 	}
 }
 
-// chat streams one turn and records when each content chunk arrived.
+// chat streams one greedy turn and records when each content chunk arrived.
 func (c *client) chat(session, text string, maxTokens int) (turn, error) {
+	return c.chatSampled(session, text, maxTokens, 0, 0)
+}
+
+// chatSampled is chat with a temperature and a top-p (0: the API's default).
+func (c *client) chatSampled(session, text string, maxTokens int, temp, topP float64) (turn, error) {
 	body := map[string]any{
 		"messages":       []map[string]string{{"role": "user", "content": text}},
 		"max_tokens":     maxTokens,
-		"temperature":    0,
+		"temperature":    temp,
 		"stream":         true,
 		"stream_options": map[string]any{"include_usage": true},
+	}
+	if topP > 0 {
+		body["top_p"] = topP
 	}
 	if session != "" {
 		body["session_id"] = session
@@ -226,6 +234,20 @@ func main() {
 		runs++
 	}
 	emit("decode", "completion_tokens", toks/runs, "tokens_per_s", rate/float64(runs), "runs", runs)
+	// The same at the API's default sampling, which a chat uses: the
+	// sampler then runs on every token between two decodes. A random-weight
+	// model's logits are flat, the costliest case for top-p.
+	rate, toks, runs = 0, 0, 0
+	for i := 0; i < 3; i++ {
+		t, err := c.chatSampled("", words(8, 3), *gen, 0.8, 0.95)
+		if err != nil {
+			fail("decode sampled", err)
+		}
+		rate += decodeRate(t)
+		toks += t.Usage.CompletionTokens
+		runs++
+	}
+	emit("decode_sampled", "completion_tokens", toks/runs, "tokens_per_s", rate/float64(runs), "runs", runs)
 
 	// Long prompt, then a follow-up in the same session that reuses its KV cache.
 	sid, err := c.session()

@@ -42,6 +42,10 @@ type Config struct {
 	KVProbe bool
 	// SkipCheck skips gguf.Check because the caller has just run it.
 	SkipCheck bool
+	// EmbdOnGPU puts the token embedding on the GPU with the layers (when
+	// any are offloaded and the GPU can look rows up in its type), where
+	// llama.cpp keeps it in host memory.
+	EmbdOnGPU bool
 }
 
 // flashAttn maps Config.FlashAttention to llama.cpp's enum.
@@ -70,7 +74,9 @@ type Info struct {
 	Backend     string // "CPU", "CUDA", ...
 	// GraphOpt: the CUDA backend runs independent branches of each
 	// token's graph on concurrent streams (GGML_CUDA_GRAPH_OPT).
-	GraphOpt   bool
+	GraphOpt bool
+	// EmbdOnGPU: the token embedding lives in GPU memory (Config.EmbdOnGPU).
+	EmbdOnGPU  bool
 	ModelBytes int64 // file size
 	LoadTime   time.Duration
 	// ChatTemplate is "model" (the model's own), the name of the built-in
@@ -191,7 +197,17 @@ func Load(cfg Config, progress func(float32)) (*Engine, error) {
 	}
 	cpath := C.CString(cfg.ModelPath)
 	defer C.free(unsafe.Pointer(cpath))
-	m := C.kw_load_model(cpath, C.int32_t(layers), C.uintptr_t(h))
+	embdType, embdShape := C.int32_t(-1), [2]uint64{}
+	if cfg.EmbdOnGPU && layers > 0 {
+		t, err := tokenEmbd(cfg.ModelPath)
+		if err != nil {
+			return nil, err
+		}
+		embdType, embdShape = C.int32_t(t.Type), [2]uint64{t.Shape[0], t.Shape[1]}
+	}
+	var embdOnGPU C.bool
+	m := C.kw_load_model(cpath, C.int32_t(layers), embdType, C.int64_t(embdShape[0]), C.int64_t(embdShape[1]),
+		&embdOnGPU, C.uintptr_t(h))
 	if m == nil {
 		return nil, fmt.Errorf("load %s: %w", cfg.ModelPath, ErrLoad)
 	}
@@ -211,6 +227,7 @@ func Load(cfg Config, progress func(float32)) (*Engine, error) {
 	if n := C.kw_gpu_devices(&dev[0], C.size_t(len(dev))); n > 0 {
 		e.info.Backend = C.GoString(&dev[0])
 		e.info.GraphOpt = graphOpt
+		e.info.EmbdOnGPU = bool(embdOnGPU)
 		e.info.LayersOnGPU = min(layers, e.info.NLayer+1)
 	}
 	e.pipelined = e.info.LayersOnGPU > 0
@@ -236,6 +253,20 @@ func Load(cfg Config, progress func(float32)) (*Engine, error) {
 		progress(1)
 	}
 	return e, nil
+}
+
+// tokenEmbd describes the model's token embedding tensor.
+func tokenEmbd(path string) (gguf.TensorInfo, error) {
+	f, err := gguf.Open(path)
+	if err != nil {
+		return gguf.TensorInfo{}, err
+	}
+	for _, t := range f.Tensors {
+		if t.Name == "token_embd.weight" && len(t.Shape) == 2 {
+			return t, nil
+		}
+	}
+	return gguf.TensorInfo{}, fmt.Errorf("model %s: no two-dimensional token_embd.weight", path)
 }
 
 // checkFile gives a clear error for a missing, unreadable or non-GGUF file

@@ -88,9 +88,54 @@ int32_t kw_tokenize(const struct llama_vocab *v, const char *text, int32_t len, 
 
 static bool kw_progress(float p, void *ud) { return kwyreProgress(p, (uintptr_t)ud); }
 
-struct llama_model *kw_load_model(const char *path, int32_t n_gpu_layers, uintptr_t progress) {
+// kw_embd_gpu_buft is the first GPU's buffer type if that GPU computes
+// GET_ROWS on a [ne0, ne1] token embedding of the given ggml type, else NULL.
+static ggml_backend_buffer_type_t kw_embd_gpu_buft(int32_t type, int64_t ne0, int64_t ne1) {
+	ggml_backend_dev_t gpu = NULL;
+	for (size_t i = 0; i < ggml_backend_dev_count() && gpu == NULL; i++) {
+		ggml_backend_dev_t d = ggml_backend_dev_get(i);
+		if (ggml_backend_dev_type(d) == GGML_BACKEND_DEVICE_TYPE_GPU) {
+			gpu = d;
+		}
+	}
+	if (gpu == NULL || type < 0 || type >= GGML_TYPE_COUNT) {
+		return NULL;
+	}
+	struct ggml_init_params ip = {4 * ggml_tensor_overhead(), NULL, true};
+	struct ggml_context *meta = ggml_init(ip);
+	if (meta == NULL) {
+		return NULL;
+	}
+	struct ggml_tensor *w = ggml_new_tensor_2d(meta, (enum ggml_type)type, ne0, ne1);
+	struct ggml_tensor *ids = ggml_new_tensor_1d(meta, GGML_TYPE_I32, 1);
+	struct ggml_tensor *op = ggml_get_rows(meta, w, ids);
+	bool ok = ggml_backend_dev_supports_op(gpu, op);
+	ggml_free(meta);
+	return ok ? ggml_backend_dev_buffer_type(gpu) : NULL;
+}
+
+// kw_load_model loads the model with n_gpu_layers on the GPU. embd_type >= 0
+// asks for the token embedding (ggml type embd_type, [embd_ne0, embd_ne1])
+// on the GPU too, where llama.cpp keeps it on the CPU: each token's lookup
+// then runs inside the GPU's graph instead of as a CPU split whose result is
+// copied over. It stays on the CPU if the GPU cannot look rows up in that
+// type; *embd_on_gpu says which.
+struct llama_model *kw_load_model(const char *path, int32_t n_gpu_layers, int32_t embd_type,
+                                  int64_t embd_ne0, int64_t embd_ne1, bool *embd_on_gpu,
+                                  uintptr_t progress) {
 	struct llama_model_params mp = llama_model_default_params();
 	mp.n_gpu_layers = n_gpu_layers;
+	struct llama_model_tensor_buft_override ov[2] = {{NULL, NULL}, {NULL, NULL}};
+	*embd_on_gpu = false;
+	if (embd_type >= 0) {
+		ggml_backend_buffer_type_t b = kw_embd_gpu_buft(embd_type, embd_ne0, embd_ne1);
+		if (b != NULL) {
+			ov[0].pattern = "^token_embd\\.weight$";
+			ov[0].buft = b;
+			mp.tensor_buft_overrides = ov;
+			*embd_on_gpu = true;
+		}
+	}
 	mp.use_mmap = true;
 	mp.check_tensors = false;
 	if (progress != 0) {
@@ -130,9 +175,11 @@ struct kw_slot {
 	const struct llama_vocab *vocab;
 	struct llama_batch batch;
 	int32_t n_batch;
-	llama_token_data *cand; // n_vocab candidates for the sampler chain
 	int32_t n_vocab;
-	struct llama_sampler *smpl; // NULL: greedy
+	// Sampling: greedy when temp <= 0, else kw_draw with rng.
+	float temp, top_p;
+	uint64_t rng[4];
+	kw_draw_scratch draw;
 	_Atomic int abort;
 	// The KV cache's tensors, recorded by kw_kv_probe_cb when the slot was
 	// made with kv_probe, for kw_slot_kv_nonzero.
@@ -211,8 +258,7 @@ kw_slot *kw_slot_new(struct llama_model *m, uint32_t n_ctx, uint32_t n_batch, in
 	s->n_vocab = llama_vocab_n_tokens(s->vocab);
 	s->n_batch = (int32_t)llama_n_batch(s->ctx);
 	s->batch = llama_batch_init(s->n_batch, 0, 1);
-	s->cand = calloc((size_t)s->n_vocab, sizeof *s->cand);
-	if (s->cand == NULL || s->batch.token == NULL) {
+	if (kw_draw_scratch_init(&s->draw, s->n_vocab) != 0 || s->batch.token == NULL) {
 		kw_slot_free(s, false);
 		return NULL;
 	}
@@ -228,9 +274,6 @@ static void kw_batch_wipe(kw_slot *s) {
 void kw_slot_free(kw_slot *s, bool keep_ctx) {
 	if (s == NULL) {
 		return;
-	}
-	if (s->smpl != NULL) {
-		llama_sampler_free(s->smpl);
 	}
 	if (s->ctx != NULL && keep_ctx) {
 		// The KV data is zeroed; the context itself is left to process exit.
@@ -248,7 +291,7 @@ void kw_slot_free(kw_slot *s, bool keep_ctx) {
 		kw_batch_wipe(s);
 		llama_batch_free(s->batch);
 	}
-	free(s->cand);
+	kw_draw_scratch_free(&s->draw);
 	free(s);
 }
 
@@ -257,7 +300,7 @@ void kw_slot_free(kw_slot *s, bool keep_ctx) {
 void kw_slot_wipe(kw_slot *s) {
 	llama_memory_clear(llama_get_memory(s->ctx), true);
 	kw_batch_wipe(s);
-	explicit_bzero(s->cand, (size_t)s->n_vocab * sizeof *s->cand);
+	kw_draw_scratch_wipe(&s->draw);
 	// The last output's logits say much about the last token: zero them too
 	// (the output buffer always holds at least one row).
 	float *logits = llama_get_logits(s->ctx);
@@ -296,29 +339,32 @@ void kw_abort_set(kw_slot *s, int bits) { atomic_fetch_or(&s->abort, bits); }
 void kw_abort_clear(kw_slot *s, int bits) { atomic_fetch_and(&s->abort, ~bits); }
 int kw_abort_get(kw_slot *s) { return atomic_load(&s->abort); }
 
-// kw_sampler sets the slot's sampler for the next generation: greedy for a
-// temperature of 0 (or less), else temperature, top-p and a seeded draw.
+// kw_sampler sets the slot's sampling for the next generation: greedy for a
+// temperature of 0 (or less), else temperature, top-p and a seeded draw
+// (kw_draw).
 int32_t kw_sampler(kw_slot *s, float temp, float top_p, uint32_t seed) {
-	if (s->smpl != NULL) {
-		llama_sampler_free(s->smpl);
-		s->smpl = NULL;
-	}
-	if (temp <= 0) {
-		return 0;
-	}
+	s->temp = temp;
+	s->top_p = top_p;
+	kw_rng_seed(s->rng, seed);
+	return 0;
+}
+
+// kw_ref_sampler is llama.cpp's own chain for what kw_sampler sets up
+// (temperature, top-p when in (0,1), a seeded draw): the reference that
+// tests and benchmarks compare kw_draw with.
+struct llama_sampler *kw_ref_sampler(float temp, float top_p, uint32_t seed) {
 	struct llama_sampler_chain_params p = llama_sampler_chain_default_params();
 	p.no_perf = true;
 	struct llama_sampler *c = llama_sampler_chain_init(p);
 	if (c == NULL) {
-		return -1;
+		return NULL;
 	}
 	llama_sampler_chain_add(c, llama_sampler_init_temp(temp));
 	if (top_p > 0 && top_p < 1) {
 		llama_sampler_chain_add(c, llama_sampler_init_top_p(top_p, 1));
 	}
 	llama_sampler_chain_add(c, llama_sampler_init_dist(seed));
-	s->smpl = c;
-	return 0;
+	return c;
 }
 
 static int32_t kw_decode(kw_slot *s, const int32_t *toks, int32_t n, int32_t pos0, bool logits);
@@ -403,27 +449,34 @@ int32_t kw_argmax(const float *x, int32_t n) {
 	return 0;
 }
 
+// kw_ref_sample picks a token from n logits with llama.cpp's chain smpl,
+// using cand (n entries) as its scratch.
+int32_t kw_ref_sample(struct llama_sampler *smpl, llama_token_data *cand, const float *logits,
+                      int32_t n) {
+	for (int32_t i = 0; i < n; i++) {
+		cand[i].id = i;
+		cand[i].logit = logits[i];
+		cand[i].p = 0;
+	}
+	llama_token_data_array a = {cand, (size_t)n, -1, false};
+	llama_sampler_apply(smpl, &a);
+	if (a.selected < 0 || a.selected >= (int64_t)a.size) {
+		return -1;
+	}
+	llama_token t = a.data[a.selected].id;
+	llama_sampler_accept(smpl, t);
+	return t;
+}
+
 static llama_token kw_sample(kw_slot *s) {
 	const float *logits = llama_get_logits_ith(s->ctx, -1);
 	if (logits == NULL) {
 		return -1;
 	}
-	if (s->smpl == NULL) {
+	if (s->temp <= 0) {
 		return kw_argmax(logits, s->n_vocab);
 	}
-	for (int32_t i = 0; i < s->n_vocab; i++) {
-		s->cand[i].id = i;
-		s->cand[i].logit = logits[i];
-		s->cand[i].p = 0;
-	}
-	llama_token_data_array a = {s->cand, (size_t)s->n_vocab, -1, false};
-	llama_sampler_apply(s->smpl, &a);
-	if (a.selected < 0 || a.selected >= (int64_t)a.size) {
-		return -1;
-	}
-	llama_token t = a.data[a.selected].id;
-	llama_sampler_accept(s->smpl, t);
-	return t;
+	return kw_draw(logits, s->n_vocab, s->temp, s->top_p, s->rng, &s->draw, NULL);
 }
 
 int32_t kw_piece(kw_slot *s, int32_t tok, char *piece, int32_t cap) {

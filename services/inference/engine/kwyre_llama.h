@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "kwyre_sample.h"
 #include "llama.h"
 
 // Status codes of kw_eval and kw_next besides llama_decode's own.
@@ -28,7 +29,9 @@ typedef struct kw_slot kw_slot;
 void kw_log_quiet(void);
 void kw_malloc_perturb(void);
 
-struct llama_model *kw_load_model(const char *path, int32_t n_gpu_layers, uintptr_t progress);
+struct llama_model *kw_load_model(const char *path, int32_t n_gpu_layers, int32_t embd_type,
+                                  int64_t embd_ne0, int64_t embd_ne1, bool *embd_on_gpu,
+                                  uintptr_t progress);
 int32_t kw_meta(const struct llama_model *m, const char *key, char *buf, size_t len);
 int32_t kw_gpu_devices(char *name, size_t len);
 
@@ -48,6 +51,9 @@ void kw_abort_clear(kw_slot *s, int bits);
 int kw_abort_get(kw_slot *s);
 
 int32_t kw_sampler(kw_slot *s, float temp, float top_p, uint32_t seed);
+struct llama_sampler *kw_ref_sampler(float temp, float top_p, uint32_t seed);
+int32_t kw_ref_sample(struct llama_sampler *smpl, llama_token_data *cand, const float *logits,
+                      int32_t n);
 int32_t kw_eval(kw_slot *s, const int32_t *toks, int32_t n, int32_t pos0);
 int32_t kw_next(kw_slot *s, int32_t feed, int32_t feed_pos, int32_t launch_pos, int32_t *tok,
                 bool *eog, bool *fed, char *piece, int32_t cap, int32_t *n);

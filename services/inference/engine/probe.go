@@ -94,3 +94,73 @@ func (s *Slot) EvalPrompt(toks []int32) error {
 	}
 	return nil
 }
+
+// drawer is kw_draw alone over a full vocabulary, for tests and benchmarks.
+type drawer struct {
+	scratch    C.kw_draw_scratch
+	rng        [4]C.uint64_t
+	temp, topP float32
+}
+
+func newDrawer(temp, topP float32, seed uint64, nVocab int) *drawer {
+	d := &drawer{temp: temp, topP: topP}
+	if C.kw_draw_scratch_init(&d.scratch, C.int32_t(nVocab)) != 0 {
+		panic("kw_draw_scratch_init: out of memory")
+	}
+	C.kw_rng_seed(&d.rng[0], C.uint64_t(seed))
+	return d
+}
+
+// draw samples from logits.
+func (d *drawer) draw(logits []float32) int {
+	return int(C.kw_draw((*C.float)(unsafe.Pointer(&logits[0])), C.int32_t(len(logits)), C.float(d.temp),
+		C.float(d.topP), &d.rng[0], &d.scratch, nil))
+}
+
+// drawKept is draw that also says how many tokens top-p kept.
+func (d *drawer) drawKept(logits []float32) (tok, kept int) {
+	var k C.int32_t
+	t := C.kw_draw((*C.float)(unsafe.Pointer(&logits[0])), C.int32_t(len(logits)), C.float(d.temp),
+		C.float(d.topP), &d.rng[0], &d.scratch, &k)
+	return int(t), int(k)
+}
+
+func (d *drawer) free() { C.kw_draw_scratch_free(&d.scratch) }
+
+// refSampler is llama.cpp's own chain (temperature, top-p, a seeded draw),
+// the reference kw_draw is measured against.
+type refSampler struct {
+	c    *C.struct_llama_sampler
+	cand []C.llama_token_data
+}
+
+func newRefSampler(temp, topP float32, seed uint32, nVocab int) *refSampler {
+	return &refSampler{c: C.kw_ref_sampler(C.float(temp), C.float(topP), C.uint32_t(seed)),
+		cand: make([]C.llama_token_data, nVocab)}
+}
+
+func (s *refSampler) sample(logits []float32) int {
+	return int(C.kw_ref_sample(s.c, &s.cand[0], (*C.float)(unsafe.Pointer(&logits[0])), C.int32_t(len(logits))))
+}
+
+func (s *refSampler) free() { C.llama_sampler_free(s.c) }
+
+// SamplingCost times one token's sampling over logits at temp and topP, with
+// the engine's sampler and with llama.cpp's chain it replaced (the
+// reference), averaged over iters draws each.
+func SamplingCost(logits []float32, temp, topP float32, iters int) (kwyre, llamaCpp time.Duration) {
+	d := newDrawer(temp, topP, 1, len(logits))
+	defer d.free()
+	r := newRefSampler(temp, topP, 1, len(logits))
+	defer r.free()
+	t0 := time.Now()
+	for i := 0; i < iters; i++ {
+		d.draw(logits)
+	}
+	t1 := time.Now()
+	for i := 0; i < iters; i++ {
+		r.sample(logits)
+	}
+	t2 := time.Now()
+	return t1.Sub(t0) / time.Duration(iters), t2.Sub(t1) / time.Duration(iters)
+}
