@@ -210,10 +210,9 @@ static int32_t kw_collect(const float *restrict x, const float *restrict e, int3
 		if (in == 0) {
 			continue;
 		}
-		for (int k = 0; k < KW_LANES; k++) {
-			if (kw_in_band(x[i + k], e[i + k], m, inv_t, zlo, zhi)) {
-				list[c++] = i + k;
-			}
+		for (int k = 0; k < KW_LANES; k++) { // branch-free: half the tokens may be in
+			list[c] = i + k;
+			c += kw_in_band(x[i + k], e[i + k], m, inv_t, zlo, zhi);
 		}
 	}
 	for (; i < n; i++) {
@@ -314,8 +313,9 @@ static float kw_threshold(const float *x, const float *e, int32_t *l, int32_t c,
 		// One finer histogram over the band, then only the tokens of the
 		// sub-bin where the mass is reached.
 		double h[KW_SUB] = {0};
+		float scale = KW_SUB / width;
 		for (int32_t j = 0; j < c; j++) {
-			float s = (zhi - (x[l[j]] - m) * inv_t) / width * KW_SUB;
+			float s = (zhi - (x[l[j]] - m) * inv_t) * scale;
 			int32_t b = s > 0 ? (s < KW_SUB - 1 ? (int32_t)s : KW_SUB - 1) : 0;
 			h[b] += e[l[j]];
 		}
@@ -326,11 +326,10 @@ static float kw_threshold(const float *x, const float *e, int32_t *l, int32_t c,
 		}
 		int32_t c2 = 0;
 		for (int32_t j = 0; j < c; j++) {
-			float s = (zhi - (x[l[j]] - m) * inv_t) / width * KW_SUB;
+			float s = (zhi - (x[l[j]] - m) * inv_t) * scale;
 			int32_t b = s > 0 ? (s < KW_SUB - 1 ? (int32_t)s : KW_SUB - 1) : 0;
-			if (b == sb) {
-				l[c2++] = l[j];
-			}
+			l[c2] = l[j];
+			c2 += b == sb;
 		}
 		need -= before;
 		*got = before;
