@@ -2,6 +2,7 @@
 # The whole GPU measurement, on a machine with an NVIDIA GPU and the CUDA toolkit:
 # build the CUDA backend, generate 8B- and 1B-shaped models, run the engine-alone and the
 # HTTP benchmarks, print one table. Input: the folder qa/gpu/stage.sh made.
+# SERVICE_ARGS adds flags to the service's command line (-threads 1, say).
 #   qa/gpu/bench.sh [STAGE] [RESULTS]
 set -euo pipefail
 stage=$(cd "${1:-build/gpu-stage}" && pwd)
@@ -32,7 +33,7 @@ for m in $models; do
   "$work/bin/enginebench" -model "$gguf" -backend-dir "$work/lib/ollama" -kv-check 2>>"$results/$m.engine.log" |
     grep '"kv_check"' | tee -a "$jl"
   "$work/bin/kwyre-inference" -model "$gguf" -backend-dir "$work/lib/ollama" -gpu-layers auto \
-     -slots 16 -ctx 4096 -listen 127.0.0.1:8000 -api-key-file "$key" >"$results/$m.service.log" 2>&1 &
+     -slots 16 -ctx 4096 -listen 127.0.0.1:8000 -api-key-file "$key" ${SERVICE_ARGS:-} >"$results/$m.service.log" 2>&1 &
   pid=$!
   for _ in $(seq 1 600); do
     curl -fsS http://127.0.0.1:8000/health 2>/dev/null | grep -q '"ready"' && break

@@ -54,6 +54,44 @@ func (c *client) post(path string, body any) (*http.Response, error) {
 	return c.http.Do(req)
 }
 
+// genTimes reads the service's generation time by part (seconds) and its
+// completion tokens from /metrics.
+func (c *client) genTimes() (map[string]float64, error) {
+	req, err := http.NewRequest("GET", c.url+"/metrics", nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+c.key)
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	out := map[string]float64{}
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		name, val, ok := strings.Cut(sc.Text(), " ")
+		if !ok {
+			continue
+		}
+		key, ok := strings.CutPrefix(name, `kwyre_generation_seconds_total{part="`)
+		if !ok && name == `kwyre_tokens_total{kind="completion"}` {
+			key, ok = "tokens", true
+		}
+		if ok {
+			v, err := strconv.ParseFloat(val, 64)
+			if err != nil {
+				return nil, fmt.Errorf("metrics: %q: %w", sc.Text(), err)
+			}
+			out[strings.TrimSuffix(key, `"}`)] = v
+		}
+	}
+	if resp.StatusCode != 200 || len(out) < 5 {
+		return nil, fmt.Errorf("metrics: %s, %d of 5 values", resp.Status, len(out))
+	}
+	return out, sc.Err()
+}
+
 func (c *client) session() (string, error) {
 	resp, err := c.post("/v1/session", map[string]any{})
 	if err != nil {
@@ -224,6 +262,10 @@ func main() {
 	// an empty cache), three turns, averaged.
 	var rate float64
 	var toks, runs int
+	before, err := c.genTimes()
+	if err != nil {
+		fail("metrics", err)
+	}
 	for i := 0; i < 3; i++ {
 		t, err := c.chat("", words(8, 3), *gen)
 		if err != nil {
@@ -234,6 +276,14 @@ func main() {
 		runs++
 	}
 	emit("decode", "completion_tokens", toks/runs, "tokens_per_s", rate/float64(runs), "runs", runs)
+	// Where the service's time per token went, from its own counters.
+	after, err := c.genTimes()
+	if err != nil {
+		fail("metrics", err)
+	}
+	per := func(k string) float64 { return (after[k] - before[k]) * 1e6 / (after["tokens"] - before["tokens"]) }
+	emit("decode_parts", "decode_us", per("decode"), "wait_us", per("wait"), "sample_us", per("sample"),
+		"other_us", per("other"))
 	// The same at the API's default sampling, which a chat uses: the
 	// sampler then runs on every token between two decodes. A random-weight
 	// model's logits are flat, the costliest case for top-p.

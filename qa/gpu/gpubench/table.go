@@ -92,6 +92,10 @@ func printTable(w io.Writer, files []string) error {
 		row(fmt.Sprintf("prompt, HTTP API (%d tokens)", int(h.f("prompt_tokens"))), h.f("prompt_tokens_per_s"), "tok/s", ref[0], "")
 		row("decode, engine alone (128 tokens from an empty cache)", e.f("tokens_per_s"), "tok/s", ref[1], share(e.f("tokens_per_s")))
 		row("decode, HTTP streaming (128 tokens after a short prompt)", rec["decode"].f("tokens_per_s"), "tok/s", ref[1], share(rec["decode"].f("tokens_per_s")))
+		if o := rec["decode_parts"]; o != nil {
+			row(fmt.Sprintf("decode, HTTP streaming: the service's µs per token in llama_decode %.0f, waiting for the GPU %.0f, sampling %.0f, and other work", o.f("decode_us"), o.f("wait_us"), o.f("sample_us")),
+				o.f("other_us"), "µs", 0, "")
+		}
 		if o := rec["sampling"]; o != nil {
 			row(fmt.Sprintf("sampling one token at temperature 0.8, top-p 0.95, on the host CPU: llama.cpp's chain %.0f µs", o.f("llama_cpp_us")),
 				o.f("kwyre_us"), "µs", 0, "")

@@ -32,6 +32,9 @@ type Result struct {
 	FinishReason     string
 	TimeToFirstToken time.Duration
 	Duration         time.Duration
+	// The token loop's time in llama_decode, waiting for the device and
+	// sampling (zero where an engine does not measure them).
+	DecodeTime, WaitTime, SampleTime time.Duration
 }
 
 // ErrContextFull is what an Engine's Slot returns when the context window

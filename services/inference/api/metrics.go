@@ -27,6 +27,8 @@ type Metrics struct {
 
 	promptTokens, evaluatedTokens, cachedTokens, completionTokens atomic.Uint64
 	queueRejections, disconnects                                  atomic.Uint64
+	// Generation time by part (Result's breakdown), in nanoseconds.
+	decodeNs, waitNs, sampleNs, generationNs atomic.Uint64
 	loadSeconds                                                   atomic.Uint64 // float64 bits
 }
 
@@ -67,6 +69,10 @@ func (m *Metrics) generation(r Result) {
 	m.evaluatedTokens.Add(uint64(r.EvaluatedTokens))
 	m.cachedTokens.Add(uint64(r.CachedTokens))
 	m.completionTokens.Add(uint64(r.CompletionTokens))
+	m.decodeNs.Add(uint64(max(r.DecodeTime, 0)))
+	m.waitNs.Add(uint64(max(r.WaitTime, 0)))
+	m.sampleNs.Add(uint64(max(r.SampleTime, 0)))
+	m.generationNs.Add(uint64(max(r.Duration, 0)))
 	if r.CompletionTokens == 0 {
 		return
 	}
@@ -147,6 +153,15 @@ func (m *Metrics) WriteText(w io.Writer, activeSessions int) error {
 	}
 	b = fmt.Appendf(b, "kwyre_time_to_first_token_seconds_bucket{le=\"+Inf\"} %d\n", ttftN)
 	b = fmt.Appendf(b, "kwyre_time_to_first_token_seconds_sum %g\nkwyre_time_to_first_token_seconds_count %d\n", ttftSum, ttftN)
+	b = append(b, "# HELP kwyre_generation_seconds_total Generation time by part: in llama_decode, waiting for the device, sampling, and the rest (the prompt's dispatch, detokenizing, streaming).\n# TYPE kwyre_generation_seconds_total counter\n"...)
+	dec, wait, smp, all := m.decodeNs.Load(), m.waitNs.Load(), m.sampleNs.Load(), m.generationNs.Load()
+	other := int64(all) - int64(dec+wait+smp)
+	for _, p := range []struct {
+		part string
+		ns   int64
+	}{{"decode", int64(dec)}, {"wait", int64(wait)}, {"sample", int64(smp)}, {"other", max(other, 0)}} {
+		b = fmt.Appendf(b, "kwyre_generation_seconds_total{part=%q} %g\n", p.part, float64(p.ns)/1e9)
+	}
 	b = fmt.Appendf(b, "# HELP kwyre_active_sessions Live sessions.\n# TYPE kwyre_active_sessions gauge\nkwyre_active_sessions %d\n", activeSessions)
 	b = append(b, "# HELP kwyre_session_wipes_total Sessions wiped, by reason.\n# TYPE kwyre_session_wipes_total counter\n"...)
 	for i, k := range wipeKeys {

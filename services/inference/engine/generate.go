@@ -34,6 +34,12 @@ type Result struct {
 	FinishReason     string // "stop", "length" or "cancelled"
 	TimeToFirstToken time.Duration
 	Duration         time.Duration
+	// Where the token loop's time went (the wait for the prompt's last
+	// batch included): in llama_decode (on a GPU building and queuing each
+	// token's graph, on the CPU computing it), waiting for the device, and
+	// sampling. The rest of Duration is the prompt, detokenizing and the
+	// caller's emit.
+	DecodeTime, WaitTime, SampleTime time.Duration
 }
 
 // Errors of Generate. A ContextFullError matches ErrContextFull.
@@ -140,6 +146,7 @@ func (s *Slot) Generate(ctx context.Context, prompt []int32, p Sampling, emit fu
 		feedPos   = C.int32_t(-1) // the first token is sampled from the prompt's logits
 		eog, fed  C.bool
 		np        C.int32_t
+		tm        [C.KW_T_N]C.double
 	)
 	s.hold = s.hold[:0]
 	finish := "stop"
@@ -161,7 +168,8 @@ func (s *Slot) Generate(ctx context.Context, prompt []int32, p Sampling, emit fu
 		}
 		free := s.hold[len(s.hold):cap(s.hold)]
 		rc := C.kw_next(s.c, feed, feedPos, launch, &tok, &eog, &fed,
-			(*C.char)(unsafe.Pointer(&free[0])), C.int32_t(len(free)), &np)
+			(*C.char)(unsafe.Pointer(&free[0])), C.int32_t(len(free)), &np, &tm[0])
+		r.DecodeTime, r.WaitTime, r.SampleTime = seconds(tm[C.KW_T_DECODE]), seconds(tm[C.KW_T_WAIT]), seconds(tm[C.KW_T_SAMPLE])
 		if rc != C.KW_OK {
 			return s.failed(ctx, &r, rc, start)
 		}
@@ -292,6 +300,8 @@ func growWiped(b []byte, n int) []byte {
 	clear(b[:cap(b)])
 	return nb
 }
+
+func seconds(v C.double) time.Duration { return time.Duration(float64(v) * 1e9) }
 
 // seed32 folds a 64-bit seed into llama.cpp's 32 bits, avoiding its
 // "random seed" value so every seed is reproducible.

@@ -483,6 +483,12 @@ int32_t kw_piece(kw_slot *s, int32_t tok, char *piece, int32_t cap) {
 	return llama_token_to_piece(s->vocab, tok, piece, cap, 0, false);
 }
 
+static double kw_now(void) {
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
 // kw_next is one step of generation. When feed_pos >= 0 it first decodes
 // feed at feed_pos. It then samples the next token from the last logits
 // into *tok and says whether it ends the generation. If it does not and
@@ -492,36 +498,47 @@ int32_t kw_piece(kw_slot *s, int32_t tok, char *piece, int32_t cap) {
 // streams this piece, and the next call waits for them. On the CPU
 // llama_decode computes before it returns, so callers feed instead: the
 // piece reaches the user one token sooner.
+// t[KW_T_DECODE], t[KW_T_WAIT] and t[KW_T_SAMPLE] accumulate the seconds
+// spent in llama_decode, waiting for the device and sampling.
 int32_t kw_next(kw_slot *s, int32_t feed, int32_t feed_pos, int32_t launch_pos, int32_t *tok,
-                bool *eog, bool *fed, char *piece, int32_t cap, int32_t *n) {
+                bool *eog, bool *fed, char *piece, int32_t cap, int32_t *n, double *t) {
 	*fed = false;
 	if (atomic_load(&s->abort) != 0) {
 		return KW_ABORTED;
 	}
+	double t0 = kw_now();
 	if (feed_pos >= 0) {
 		int32_t rc = kw_eval(s, &feed, 1, feed_pos);
 		if (rc != 0) {
 			return rc;
 		}
 	}
-	llama_token t = kw_sample(s);
-	if (t < 0) {
+	double t1 = kw_now();
+	llama_synchronize(s->ctx);
+	double t2 = kw_now();
+	llama_token tk = kw_sample(s);
+	double t3 = kw_now();
+	t[KW_T_DECODE] += t1 - t0;
+	t[KW_T_WAIT] += t2 - t1;
+	t[KW_T_SAMPLE] += t3 - t2;
+	if (tk < 0) {
 		return -1;
 	}
-	*tok = t;
-	*eog = llama_vocab_is_eog(s->vocab, t);
+	*tok = tk;
+	*eog = llama_vocab_is_eog(s->vocab, tk);
 	if (*eog) {
 		*n = 0;
 		return KW_OK;
 	}
 	if (launch_pos >= 0) {
-		int32_t rc = kw_eval(s, &t, 1, launch_pos);
+		int32_t rc = kw_eval(s, &tk, 1, launch_pos);
+		t[KW_T_DECODE] += kw_now() - t3;
 		if (rc != 0) {
 			return rc;
 		}
 		*fed = true;
 	}
-	*n = kw_piece(s, t, piece, cap);
+	*n = kw_piece(s, tk, piece, cap);
 	return KW_OK;
 }
 
@@ -556,12 +573,6 @@ int32_t kw_slot_kv_nonzero(kw_slot *s, int64_t *nonzero, int64_t *total) {
 	}
 	free(buf);
 	return s->n_kv;
-}
-
-static double kw_now(void) {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
 // kw_profile_decode decodes n single tokens at positions pos0.., as

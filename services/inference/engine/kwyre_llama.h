@@ -55,8 +55,9 @@ struct llama_sampler *kw_ref_sampler(float temp, float top_p, uint32_t seed);
 int32_t kw_ref_sample(struct llama_sampler *smpl, llama_token_data *cand, const float *logits,
                       int32_t n);
 int32_t kw_eval(kw_slot *s, const int32_t *toks, int32_t n, int32_t pos0);
+enum { KW_T_DECODE, KW_T_WAIT, KW_T_SAMPLE, KW_T_N };
 int32_t kw_next(kw_slot *s, int32_t feed, int32_t feed_pos, int32_t launch_pos, int32_t *tok,
-                bool *eog, bool *fed, char *piece, int32_t cap, int32_t *n);
+                bool *eog, bool *fed, char *piece, int32_t cap, int32_t *n, double *t);
 int32_t kw_piece(kw_slot *s, int32_t tok, char *piece, int32_t cap);
 
 int32_t kw_argmax(const float *x, int32_t n);

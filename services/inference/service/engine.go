@@ -48,6 +48,7 @@ func (s llamaSlot) Generate(ctx context.Context, prompt []int32, p api.Sampling,
 		PromptTokens: r.PromptTokens, CachedTokens: r.CachedTokens, EvaluatedTokens: r.EvaluatedTokens,
 		CompletionTokens: r.CompletionTokens, FinishReason: r.FinishReason,
 		TimeToFirstToken: r.TimeToFirstToken, Duration: r.Duration,
+		DecodeTime: r.DecodeTime, WaitTime: r.WaitTime, SampleTime: r.SampleTime,
 	}
 	switch {
 	case errors.Is(err, engine.ErrContextFull):

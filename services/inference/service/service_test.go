@@ -137,6 +137,9 @@ func TestEndpoints(t *testing.T) {
 		`kwyre_tokens_total{kind="completion"}`,
 		`kwyre_time_to_first_token_seconds_count`,
 		`kwyre_model_load_seconds`,
+		`kwyre_generation_seconds_total{part="decode"}`, // on the CPU: the computing
+		`kwyre_generation_seconds_total{part="sample"}`,
+		`kwyre_generation_seconds_total{part="other"}`,
 	} {
 		if c.metric(sample) <= 0 {
 			t.Errorf("%s not above 0", sample)
