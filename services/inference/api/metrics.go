@@ -29,7 +29,7 @@ type Metrics struct {
 	queueRejections, disconnects                                  atomic.Uint64
 	// Generation time by part (Result's breakdown), in nanoseconds.
 	decodeNs, waitNs, sampleNs, generationNs atomic.Uint64
-	loadSeconds                                                   atomic.Uint64 // float64 bits
+	loadSeconds                              atomic.Uint64 // float64 bits
 }
 
 // NewMetrics returns empty counters.
