@@ -218,6 +218,7 @@ func main() {
 	gen := flag.Int("gen", 128, "tokens to generate per turn")
 	long := flag.Int("long-prompt", 2000, "tokens in the long prompt")
 	conc := flag.String("concurrency", "4,16", "concurrent sessions to measure")
+	onlyConc := flag.Bool("only-concurrency", false, "after the warm-up, measure only the concurrent sessions")
 	table := flag.Bool("table", false, "print the table for the NAME.jsonl files given as arguments and exit")
 	flag.Parse()
 	if *table {
@@ -250,73 +251,76 @@ func main() {
 		perWord = 1
 	}
 	ofTokens := func(n int) int { return int(float64(n) / perWord) }
+	if !*onlyConc {
 
-	// pp512 and tg128 analogues, stateless.
-	t, err := c.chat("", words(ofTokens(512), 1), *gen)
-	if err != nil {
-		fail("pp512", err)
-	}
-	emit("prompt_512", "prompt_tokens", t.Usage.PromptTokens, "ttft_ms", ms(t.First.Sub(t.Start)),
-		"prompt_tokens_per_s", float64(t.Usage.PromptTokens)/t.First.Sub(t.Start).Seconds())
-	// tg128's analogue: decoding from a short prompt (llama-bench starts at
-	// an empty cache), three turns, averaged.
-	var rate float64
-	var toks, runs int
-	before, err := c.genTimes()
-	if err != nil {
-		fail("metrics", err)
-	}
-	for i := 0; i < 3; i++ {
-		t, err := c.chat("", words(8, 3), *gen)
+		// pp512 and tg128 analogues, stateless.
+		t, err := c.chat("", words(ofTokens(512), 1), *gen)
 		if err != nil {
-			fail("decode", err)
+			fail("pp512", err)
 		}
-		rate += decodeRate(t)
-		toks += t.Usage.CompletionTokens
-		runs++
-	}
-	emit("decode", "completion_tokens", toks/runs, "tokens_per_s", rate/float64(runs), "runs", runs)
-	// Where the service's time per token went, from its own counters.
-	after, err := c.genTimes()
-	if err != nil {
-		fail("metrics", err)
-	}
-	per := func(k string) float64 { return (after[k] - before[k]) * 1e6 / (after["tokens"] - before["tokens"]) }
-	emit("decode_parts", "decode_us", per("decode"), "wait_us", per("wait"), "sample_us", per("sample"),
-		"other_us", per("other"))
-	// The same at the API's default sampling, which a chat uses: the
-	// sampler then runs on every token between two decodes. A random-weight
-	// model's logits are flat, the costliest case for top-p.
-	rate, toks, runs = 0, 0, 0
-	for i := 0; i < 3; i++ {
-		t, err := c.chatSampled("", words(8, 3), *gen, 0.8, 0.95)
+		emit("prompt_512", "prompt_tokens", t.Usage.PromptTokens, "ttft_ms", ms(t.First.Sub(t.Start)),
+			"prompt_tokens_per_s", float64(t.Usage.PromptTokens)/t.First.Sub(t.Start).Seconds())
+		// tg128's analogue: decoding from a short prompt (llama-bench starts at
+		// an empty cache), three turns, averaged.
+		var rate float64
+		var toks, runs int
+		before, err := c.genTimes()
 		if err != nil {
-			fail("decode sampled", err)
+			fail("metrics", err)
 		}
-		rate += decodeRate(t)
-		toks += t.Usage.CompletionTokens
-		runs++
-	}
-	emit("decode_sampled", "completion_tokens", toks/runs, "tokens_per_s", rate/float64(runs), "runs", runs)
+		for i := 0; i < 3; i++ {
+			t, err := c.chat("", words(8, 3), *gen)
+			if err != nil {
+				fail("decode", err)
+			}
+			rate += decodeRate(t)
+			toks += t.Usage.CompletionTokens
+			runs++
+		}
+		emit("decode", "completion_tokens", toks/runs, "tokens_per_s", rate/float64(runs), "runs", runs)
+		// Where the service's time per token went, from its own counters.
+		after, err := c.genTimes()
+		if err != nil {
+			fail("metrics", err)
+		}
+		per := func(k string) float64 { return (after[k] - before[k]) * 1e6 / (after["tokens"] - before["tokens"]) }
+		emit("decode_parts", "decode_us", per("decode"), "wait_us", per("wait"), "sample_us", per("sample"),
+			"other_us", per("other"))
+		// The same at the API's default sampling, which a chat uses: the
+		// sampler then runs on every token between two decodes. A random-weight
+		// model's logits are flat, the costliest case for top-p.
+		rate, toks, runs = 0, 0, 0
+		for i := 0; i < 3; i++ {
+			t, err := c.chatSampled("", words(8, 3), *gen, 0.8, 0.95)
+			if err != nil {
+				fail("decode sampled", err)
+			}
+			rate += decodeRate(t)
+			toks += t.Usage.CompletionTokens
+			runs++
+		}
+		emit("decode_sampled", "completion_tokens", toks/runs, "tokens_per_s", rate/float64(runs), "runs", runs)
 
-	// Long prompt, then a follow-up in the same session that reuses its KV cache.
-	sid, err := c.session()
-	if err != nil {
-		fail("session", err)
+		// Long prompt, then a follow-up in the same session that reuses its KV cache.
+		sid, err := c.session()
+		if err != nil {
+			fail("session", err)
+		}
+		t, err = c.chat(sid, words(ofTokens(*long), 2), *gen)
+		if err != nil {
+			fail("long prompt", err)
+		}
+		emit("long_prompt", "prompt_tokens", t.Usage.PromptTokens, "ttft_ms", ms(t.First.Sub(t.Start)),
+			"decode_tokens_per_s", decodeRate(t))
+		t, err = c.chat(sid, "and one more short question about the harbor", *gen)
+		if err != nil {
+			fail("follow-up", err)
+		}
+		emit("follow_up", "prompt_tokens", t.Usage.PromptTokens, "cached_tokens", t.Usage.Details.CachedTokens,
+			"ttft_ms", ms(t.First.Sub(t.Start)), "decode_tokens_per_s", decodeRate(t))
+		c.end(sid)
+
 	}
-	t, err = c.chat(sid, words(ofTokens(*long), 2), *gen)
-	if err != nil {
-		fail("long prompt", err)
-	}
-	emit("long_prompt", "prompt_tokens", t.Usage.PromptTokens, "ttft_ms", ms(t.First.Sub(t.Start)),
-		"decode_tokens_per_s", decodeRate(t))
-	t, err = c.chat(sid, "and one more short question about the harbor", *gen)
-	if err != nil {
-		fail("follow-up", err)
-	}
-	emit("follow_up", "prompt_tokens", t.Usage.PromptTokens, "cached_tokens", t.Usage.Details.CachedTokens,
-		"ttft_ms", ms(t.First.Sub(t.Start)), "decode_tokens_per_s", decodeRate(t))
-	c.end(sid)
 
 	for _, f := range strings.Split(*conc, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(f))

@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"time"
 	"unsafe"
 )
@@ -93,6 +94,12 @@ func (e *DecodeError) Error() string {
 // ErrWiped). A prompt that cannot fit with MaxTokens is a
 // *ContextFullError before anything is evaluated.
 func (s *Slot) Generate(ctx context.Context, prompt []int32, p Sampling, emit func(piece []byte) error) (Result, error) {
+	// One OS thread for the whole generation: llama.cpp's per-token host
+	// work, which the device waits on, then finds its data in that core's
+	// caches instead of following the goroutine to another core after each
+	// piece is streamed.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	start := time.Now()
 	r := Result{PromptTokens: len(prompt)}
 	nctx := cap(s.cached)
