@@ -168,6 +168,7 @@ func TestPipelinedStepsMatch(t *testing.T) {
 				t.Fatal(err)
 			}
 			r.TimeToFirstToken, r.Duration = 0, 0
+			r.DecodeTime, r.WaitTime, r.SampleTime = 0, 0, 0
 			got[i] = out{text, r, s.KVCells()}
 			s.Release()
 		}
