@@ -13,6 +13,7 @@ import (
 	"flag"
 	"fmt"
 	"hash/fnv"
+	"math"
 	"math/rand/v2"
 	"os"
 	"strings"
@@ -172,16 +173,21 @@ func main() {
 		emitProfile("profile_raw", raw)
 		emitProfile("profile_sampled", sampled)
 		// The sampler alone at the API's defaults, on this machine's CPU,
-		// against llama.cpp's chain, over random normal logits of the
-		// model's vocabulary (a random-weight model's are as flat).
+		// against llama.cpp's chain, over logits of the model's vocabulary:
+		// flat (random normal, as a random-weight model's) and peaked (a
+		// trained model's: log-probability falling with the log of the rank).
 		r := rand.New(rand.NewPCG(1, 2))
-		logits := make([]float32, info.NVocab)
-		for i := range logits {
-			logits[i] = float32(r.NormFloat64())
+		flat, peaked := make([]float32, info.NVocab), make([]float32, info.NVocab)
+		for i := range flat {
+			flat[i] = float32(r.NormFloat64())
+			peaked[i] = float32(-2.5*math.Log(float64(i+1)) + 0.5*r.NormFloat64())
 		}
-		ours, ref := engine.SamplingCost(logits, 0.8, 0.95, 50)
-		emit("sampling", "vocab", info.NVocab, "kwyre_us", float64(ours.Nanoseconds())/1e3,
-			"llama_cpp_us", float64(ref.Nanoseconds())/1e3)
+		r.Shuffle(len(peaked), func(i, j int) { peaked[i], peaked[j] = peaked[j], peaked[i] })
+		us := func(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e3 }
+		ours, ref := engine.SamplingCost(flat, 0.8, 0.95, 50)
+		oursP, refP := engine.SamplingCost(peaked, 0.8, 0.95, 50)
+		emit("sampling", "vocab", info.NVocab, "kwyre_us", us(ours), "llama_cpp_us", us(ref),
+			"kwyre_peaked_us", us(oursP), "llama_cpp_peaked_us", us(refP))
 	}
 }
 

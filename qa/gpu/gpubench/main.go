@@ -75,8 +75,12 @@ func (c *client) genTimes() (map[string]float64, error) {
 			continue
 		}
 		key, ok := strings.CutPrefix(name, `kwyre_generation_seconds_total{part="`)
-		if !ok && name == `kwyre_tokens_total{kind="completion"}` {
+		switch {
+		case ok:
+		case name == `kwyre_tokens_total{kind="completion"}`:
 			key, ok = "tokens", true
+		case name == "kwyre_time_to_first_token_seconds_sum":
+			key, ok = "ttft", true
 		}
 		if ok {
 			v, err := strconv.ParseFloat(val, 64)
@@ -86,8 +90,8 @@ func (c *client) genTimes() (map[string]float64, error) {
 			out[strings.TrimSuffix(key, `"}`)] = v
 		}
 	}
-	if resp.StatusCode != 200 || len(out) < 5 {
-		return nil, fmt.Errorf("metrics: %s, %d of 5 values", resp.Status, len(out))
+	if resp.StatusCode != 200 || len(out) < 6 {
+		return nil, fmt.Errorf("metrics: %s, %d of 6 values", resp.Status, len(out))
 	}
 	return out, sc.Err()
 }
@@ -254,12 +258,27 @@ func main() {
 	if !*onlyConc {
 
 		// pp512 and tg128 analogues, stateless.
+		m0, err := c.genTimes()
+		if err != nil {
+			fail("metrics", err)
+		}
 		t, err := c.chat("", words(ofTokens(512), 1), *gen)
 		if err != nil {
 			fail("pp512", err)
 		}
+		m1, err := c.genTimes()
+		if err != nil {
+			fail("metrics", err)
+		}
+		// The client sees the first content chunk, which comes later than
+		// the first token when its bytes are held back (an incomplete UTF-8
+		// sequence: common in a random-weight model's replies); the
+		// service's own time to first token counts from the start of
+		// generation, after parsing, templating and tokenizing.
+		svc := m1["ttft"] - m0["ttft"]
 		emit("prompt_512", "prompt_tokens", t.Usage.PromptTokens, "ttft_ms", ms(t.First.Sub(t.Start)),
-			"prompt_tokens_per_s", float64(t.Usage.PromptTokens)/t.First.Sub(t.Start).Seconds())
+			"prompt_tokens_per_s", float64(t.Usage.PromptTokens)/t.First.Sub(t.Start).Seconds(),
+			"service_ttft_ms", svc*1e3, "service_prompt_tokens_per_s", float64(t.Usage.PromptTokens)/svc)
 		// tg128's analogue: decoding from a short prompt (llama-bench starts at
 		// an empty cache), three turns, averaged.
 		var rate float64

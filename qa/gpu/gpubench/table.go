@@ -89,7 +89,10 @@ func printTable(w io.Writer, files []string) error {
 		}
 		e, h := rec["engine"], rec["prompt_512"]
 		row(fmt.Sprintf("prompt, engine alone (%d tokens)", int(e.f("prompt_tokens"))), e.f("prompt_tokens_per_s"), "tok/s", ref[0], "")
-		row(fmt.Sprintf("prompt, HTTP API (%d tokens)", int(h.f("prompt_tokens"))), h.f("prompt_tokens_per_s"), "tok/s", ref[0], "")
+		row(fmt.Sprintf("prompt, HTTP API (%d tokens), to the first content chunk the client receives", int(h.f("prompt_tokens"))), h.f("prompt_tokens_per_s"), "tok/s", ref[0], "")
+		if v := h.f("service_prompt_tokens_per_s"); v > 0 {
+			row(fmt.Sprintf("prompt, HTTP API, to the first token in the service (its time to first token %.1f ms)", h.f("service_ttft_ms")), v, "tok/s", ref[0], "")
+		}
 		row("decode, engine alone (128 tokens from an empty cache)", e.f("tokens_per_s"), "tok/s", ref[1], share(e.f("tokens_per_s")))
 		row("decode, HTTP streaming (128 tokens after a short prompt)", rec["decode"].f("tokens_per_s"), "tok/s", ref[1], share(rec["decode"].f("tokens_per_s")))
 		if o := rec["decode_parts"]; o != nil {
@@ -97,8 +100,12 @@ func printTable(w io.Writer, files []string) error {
 				o.f("other_us"), "µs", 0, "")
 		}
 		if o := rec["sampling"]; o != nil {
-			row(fmt.Sprintf("sampling one token at temperature 0.8, top-p 0.95, on the host CPU: llama.cpp's chain %.0f µs", o.f("llama_cpp_us")),
+			row(fmt.Sprintf("sampling one token at temperature 0.8, top-p 0.95, on the host CPU, flat logits (llama.cpp's chain: %.0f µs)", o.f("llama_cpp_us")),
 				o.f("kwyre_us"), "µs", 0, "")
+			if o.f("kwyre_peaked_us") > 0 {
+				row(fmt.Sprintf("the same, peaked logits as a trained model's (llama.cpp's chain: %.0f µs)", o.f("llama_cpp_peaked_us")),
+					o.f("kwyre_peaked_us"), "µs", 0, "")
+			}
 		}
 		if o := rec["decode_sampled"]; o != nil {
 			row("decode, HTTP streaming, temperature 0.8 and top-p 0.95 (the API's defaults)", o.f("tokens_per_s"), "tok/s", ref[1], share(o.f("tokens_per_s")))
