@@ -599,3 +599,26 @@ func TestBadTokens(t *testing.T) {
 		t.Errorf("empty prompt: %v", err)
 	}
 }
+
+// Without a GPU, EmbdOnGPU leaves the embedding where it is and says so;
+// the replies are the same as without it.
+func TestEmbdOnGPUWithoutGPU(t *testing.T) {
+	plain := load(t, "tiny", Config{Slots: 1, ContextSize: 256})
+	asked := load(t, "tiny", Config{Slots: 1, ContextSize: 256, EmbdOnGPU: true, GPULayers: -1})
+	if asked.Info().EmbdOnGPU {
+		t.Fatalf("EmbdOnGPU reported on backend %s", asked.Info().Backend)
+	}
+	var out [2]string
+	for i, e := range []*Engine{plain, asked} {
+		s := acquire(t, e, "")
+		text, _, err := gen(t, context.Background(), s, chat(t, e, "hello"), Sampling{MaxTokens: 16})
+		s.Release()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[i] = text
+	}
+	if out[0] != out[1] {
+		t.Errorf("replies differ: %q and %q", out[0], out[1])
+	}
+}
