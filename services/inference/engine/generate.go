@@ -167,11 +167,18 @@ func (s *Slot) Generate(ctx context.Context, prompt []int32, p Sampling, emit fu
 		// The token this step samples is not the last unless max_tokens
 		// is reached or no position is left for it. With a GPU it is
 		// queued for decoding at once (see kw_next); on the CPU the next
-		// step feeds it.
+		// step feeds it. So is the first token everywhere: its decode
+		// follows a prompt's batch, so llama.cpp rebuilds its graph and the
+		// CUDA backend captures a new one (milliseconds of host work),
+		// which would otherwise delay the first piece.
 		more := p.MaxTokens <= 0 || r.CompletionTokens+1 < p.MaxTokens
 		launch := C.int32_t(-1)
-		if s.e.pipelined && more && len(s.cached) < nctx {
-			launch = C.int32_t(len(s.cached))
+		next := len(s.cached) // the position of the token this step samples
+		if feedPos >= 0 {
+			next++
+		}
+		if s.e.pipelined && more && next < nctx && r.CompletionTokens > 0 {
+			launch = C.int32_t(next)
 		}
 		free := s.hold[len(s.hold):cap(s.hold)]
 		rc := C.kw_next(s.c, feed, feedPos, launch, &tok, &eog, &fed,
@@ -220,13 +227,14 @@ func (s *Slot) Generate(ctx context.Context, prompt []int32, p Sampling, emit fu
 		clear(s.hold[rest:])
 		s.hold = s.hold[:rest]
 
-		if s.e.pipelined && !bool(fed) || !s.e.pipelined && (!more || len(s.cached) >= nctx) {
+		if fed {
+			continue
+		}
+		if !more || len(s.cached) >= nctx {
 			finish = "length"
 			break
 		}
-		if !s.e.pipelined {
-			feed, feedPos = tok, C.int32_t(len(s.cached))
-		}
+		feed, feedPos = tok, C.int32_t(len(s.cached))
 	}
 	r.FinishReason = finish
 	if err := s.flush(emit); err != nil {
