@@ -244,40 +244,35 @@ static inline __attribute__((always_inline)) float kw_kept_sum(const float *rest
 	return s;
 }
 
-// kw_pick draws the token whose kept weight covers u, a block of tokens at
-// a time; the last kept one if rounding left u just above the kept mass.
+// kw_pick draws the token whose kept weight covers u, skipping whole blocks
+// whose kept weight lies below it.
 __attribute__((target_clones("avx512f", "avx2", "default")))
 static int32_t kw_pick(const float *restrict x, const float *restrict e, int32_t n, float xt, double u) {
 	enum { BLOCK = 1024 };
 	double acc = 0;
-	int32_t last = -1;
 	for (int32_t i0 = 0; i0 < n; i0 += BLOCK) {
 		int32_t i1 = i0 + BLOCK < n ? i0 + BLOCK : n;
 		double s = kw_kept_sum(x, e, i0, i1, xt);
 		if (acc + s <= u) {
 			acc += s;
-			if (s > 0) {
-				last = i1 - 1; // refined below only if needed
-			}
 			continue;
 		}
 		for (int32_t i = i0; i < i1; i++) {
 			if (x[i] >= xt && e[i] > 0) {
 				acc += e[i];
-				last = i;
 				if (acc > u) {
 					return i;
 				}
 			}
 		}
 	}
-	// u fell past the kept mass: the last kept token.
+	// u fell past the kept mass (float sums): the last kept token.
 	for (int32_t i = n - 1; i >= 0; i--) {
 		if (x[i] >= xt && e[i] > 0) {
 			return i;
 		}
 	}
-	return last;
+	return -1;
 }
 
 // ---- the cut inside the band where top-p's mass is reached -------------------
