@@ -2,8 +2,11 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"math"
 	"math/rand/v2"
+	"strings"
+	"sync"
 	"testing"
 )
 
@@ -178,5 +181,48 @@ func TestPipelinedStepsMatch(t *testing.T) {
 		if got[0].cells != got[0].r.PromptTokens+got[0].r.CompletionTokens-1 && got[0].r.FinishReason == "length" {
 			t.Errorf("max_tokens %d: %d cells for %+v", max, got[0].cells, got[0].r)
 		}
+	}
+}
+
+// With a GPU's pipelining (the next token queued before a piece is
+// emitted), an emit error still ends the generation with that error, and
+// the pieces before it arrive in order.
+func TestPipelinedEmitError(t *testing.T) {
+	e := load(t, "demo", Config{Slots: 1, ContextSize: 512})
+	e.pipelined = true
+	prompt := chat(t, e, "hello")
+	s := acquire(t, e, "")
+	want, _, err := gen(t, context.Background(), s, prompt, Sampling{MaxTokens: 48})
+	s.Release()
+	if err != nil || len(want) < 8 {
+		t.Fatalf("reference: %q, %v", want, err)
+	}
+	boom := errors.New("client went away")
+	var mu sync.Mutex
+	var got []byte
+	calls, returned := 0, false
+	s = acquire(t, e, "")
+	_, err = s.Generate(context.Background(), prompt, Sampling{MaxTokens: 48}, func(b []byte) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if returned {
+			t.Error("emit called after Generate returned")
+		}
+		calls++
+		if calls > 3 {
+			return boom
+		}
+		got = append(got, b...)
+		return nil
+	})
+	mu.Lock()
+	returned = true
+	mu.Unlock()
+	s.Release()
+	if !errors.Is(err, boom) {
+		t.Fatalf("emit error: got %v", err)
+	}
+	if !strings.HasPrefix(want, string(got)) || len(got) == 0 {
+		t.Errorf("pieces before the error: %q, not a prefix of %q", got, want)
 	}
 }
