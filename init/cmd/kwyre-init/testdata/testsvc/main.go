@@ -22,6 +22,9 @@ func main() {
 	exitAfter := flag.Duration("exit-after", 0, "crash (exit status 3) after this long")
 	show := flag.String("show", "", "print this file after the status line")
 	flag.Parse()
+	// Before the status line: the QEMU test sends SIGTERM once it sees it.
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGTERM)
 
 	status, _ := os.ReadFile("/proc/self/status")
 	field := func(k string) string {
@@ -71,8 +74,6 @@ func main() {
 			os.Exit(3)
 		}()
 	}
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGTERM)
 	<-sig
 	fmt.Printf("testsvc %s: SIGTERM\n", *name)
 }
