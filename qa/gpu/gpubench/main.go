@@ -329,6 +329,31 @@ func main() {
 			runs++
 		}
 		emit("decode_sampled", "completion_tokens", toks/runs, "tokens_per_s", rate/float64(runs), "runs", runs)
+		// Steady state, as llama-bench's tg measures it: the same greedy
+		// turn to gen and to 2×gen tokens; the difference is decode alone,
+		// without the once-per-turn costs after the prompt (the first token,
+		// llama.cpp's graph rebuilt for single tokens).
+		var extraToks int
+		var extraTime float64
+		for i := 0; i < 3; i++ {
+			short, err := c.chat("", words(8, 4), *gen)
+			if err != nil {
+				fail("decode steady", err)
+			}
+			long, err := c.chat("", words(8, 4), 2**gen)
+			if err != nil {
+				fail("decode steady", err)
+			}
+			dn := long.Usage.CompletionTokens - short.Usage.CompletionTokens
+			dt := long.Last.Sub(long.First).Seconds() - short.Last.Sub(short.First).Seconds()
+			if dn > 0 && dt > 0 {
+				extraToks += dn
+				extraTime += dt
+			}
+		}
+		if extraTime > 0 {
+			emit("decode_steady", "tokens", extraToks, "tokens_per_s", float64(extraToks)/extraTime)
+		}
 
 		// Long prompt, then a follow-up in the same session that reuses its
 		// KV cache: two rounds, the second reported (the first pays for

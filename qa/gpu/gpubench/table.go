@@ -95,6 +95,9 @@ func printTable(w io.Writer, files []string) error {
 		}
 		row("decode, engine alone (128 tokens from an empty cache)", e.f("tokens_per_s"), "tok/s", ref[1], share(e.f("tokens_per_s")))
 		row("decode, HTTP streaming (128 tokens after a short prompt)", rec["decode"].f("tokens_per_s"), "tok/s", ref[1], share(rec["decode"].f("tokens_per_s")))
+		if o := rec["decode_steady"]; o != nil {
+			row("decode, HTTP streaming, steady state (tokens 129–256 of a greedy reply: the same turn to 256 tokens minus to 128)", o.f("tokens_per_s"), "tok/s", ref[1], share(o.f("tokens_per_s")))
+		}
 		if o := rec["decode_parts"]; o != nil {
 			row(fmt.Sprintf("decode, HTTP streaming: the service's µs per token in llama_decode %.0f, waiting for the GPU %.0f, sampling %.0f, and other work", o.f("decode_us"), o.f("wait_us"), o.f("sample_us")),
 				o.f("other_us"), "µs", 0, "")
