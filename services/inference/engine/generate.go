@@ -167,10 +167,10 @@ func (s *Slot) Generate(ctx context.Context, prompt []int32, p Sampling, emit fu
 		// The token this step samples is not the last unless max_tokens
 		// is reached or no position is left for it. With a GPU it is
 		// queued for decoding at once (see kw_next); on the CPU the next
-		// step feeds it. So is the first token everywhere: its decode
-		// follows a prompt's batch, so llama.cpp rebuilds its graph and the
-		// CUDA backend captures a new one (milliseconds of host work),
-		// which would otherwise delay the first piece.
+		// step feeds it. The first token is fed by the next step on a GPU
+		// too: its decode follows a prompt's batch, so llama.cpp rebuilds
+		// its graph and the CUDA backend captures a new one (milliseconds
+		// of host work), which would otherwise delay the first piece.
 		more := p.MaxTokens <= 0 || r.CompletionTokens+1 < p.MaxTokens
 		launch := C.int32_t(-1)
 		next := len(s.cached) // the position of the token this step samples
