@@ -291,22 +291,27 @@ func main() {
 			"service_ttft_ms", svcTTFT, "service_prompt_tokens_per_s", svcRate, "runs", reps)
 		// tg128's analogue: decoding from a short prompt (llama-bench starts at
 		// an empty cache), three turns, averaged.
-		var rate float64
-		var toks, runs int
+		// decodeTurns runs three stateless turns after a short prompt and
+		// emits their mean decode rate as name.
+		decodeTurns := func(name string, temp, topP float64) {
+			var rate float64
+			var toks int
+			const runs = 3
+			for i := 0; i < runs; i++ {
+				t, err := c.chatSampled("", words(8, 3), *gen, temp, topP)
+				if err != nil {
+					fail(name, err)
+				}
+				rate += decodeRate(t)
+				toks += t.Usage.CompletionTokens
+			}
+			emit(name, "completion_tokens", toks/runs, "tokens_per_s", rate/runs, "runs", runs)
+		}
 		before, err := c.genTimes()
 		if err != nil {
 			fail("metrics", err)
 		}
-		for i := 0; i < 3; i++ {
-			t, err := c.chat("", words(8, 3), *gen)
-			if err != nil {
-				fail("decode", err)
-			}
-			rate += decodeRate(t)
-			toks += t.Usage.CompletionTokens
-			runs++
-		}
-		emit("decode", "completion_tokens", toks/runs, "tokens_per_s", rate/float64(runs), "runs", runs)
+		decodeTurns("decode", 0, 0)
 		// Where the service's time per token went, from its own counters.
 		after, err := c.genTimes()
 		if err != nil {
@@ -318,17 +323,7 @@ func main() {
 		// The same at the API's default sampling, which a chat uses: the
 		// sampler then runs on every token between two decodes. A random-weight
 		// model's logits are flat, the costliest case for top-p.
-		rate, toks, runs = 0, 0, 0
-		for i := 0; i < 3; i++ {
-			t, err := c.chatSampled("", words(8, 3), *gen, 0.8, 0.95)
-			if err != nil {
-				fail("decode sampled", err)
-			}
-			rate += decodeRate(t)
-			toks += t.Usage.CompletionTokens
-			runs++
-		}
-		emit("decode_sampled", "completion_tokens", toks/runs, "tokens_per_s", rate/float64(runs), "runs", runs)
+		decodeTurns("decode_sampled", 0.8, 0.95)
 		// Steady state, as llama-bench's tg measures it: the same greedy
 		// turn to gen and to 2×gen tokens; the difference is decode alone,
 		// without the once-per-turn costs after the prompt (the first token,
