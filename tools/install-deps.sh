@@ -14,7 +14,7 @@ pkgs=(
   qemu-system-x86 ovmf systemd-boot-efi binutils mtools dosfstools erofs-utils squashfs-tools
   sbsigntool
   linux-source-6.1 bc bison flex libelf-dev libssl-dev openssl kmod dwarves
-  strace gdb iproute2 tmux
+  strace gdb iproute2 tmux patch
 )
 
 need=()

@@ -5,14 +5,24 @@
 #      holding CMakeLists.txt, CMakePresets.json and ml/backend/ggml/ggml.
 # OUT: where lib/ollama/{libggml-cuda.so,libggml-base.so} go (default: build/gpu).
 # CUDA_ARCHS picks the architectures: default Turing through Hopper; CUDA_CMAKE_FLAGS adds
-# ggml build options (-DGGML_CUDA_NO_VMM=ON, say).
+# ggml build options (-DGGML_CUDA_NO_VMM=ON, say). Every *.patch in CUDA_PATCHES (default:
+# services/inference/cuda-patches, or cuda-patches beside this script in a GPU stage) is
+# applied to the copied sources first; a patch that does not apply stops the build.
 set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
 
 src=${1:-$(go list -m -f '{{.Dir}}' github.com/ollama/ollama)}
 out=${2:-build/gpu}
 archs=${CUDA_ARCHS:-75;80;86;89;90}
 command -v nvcc >/dev/null || { echo "build-cuda: nvcc not found: build the CUDA backend on a machine with the CUDA toolkit" >&2; exit 1; }
 command -v cmake >/dev/null || { echo "build-cuda: cmake not found" >&2; exit 1; }
+patches=${CUDA_PATCHES:-}
+if [ -z "$patches" ]; then
+  for d in "$here/cuda-patches" "$here/../../services/inference/cuda-patches"; do
+    if [ -d "$d" ]; then patches=$d; break; fi
+  done
+fi
+[ -z "$patches" ] || patches=$(cd "$patches" && pwd) # patch -d changes folder before it reads -i
 
 work=${CUDA_WORK:-$(mktemp -d)}
 mkdir -p "$work/src/ml/backend/ggml"
@@ -20,6 +30,13 @@ cp "$src/CMakeLists.txt" "$src/CMakePresets.json" "$work/src/"
 rm -rf "$work/src/ml/backend/ggml/ggml"
 cp -r "$src/ml/backend/ggml/ggml" "$work/src/ml/backend/ggml/"
 chmod -R u+w "$work/src"
+applied=()
+for p in ${patches:+"$patches"/*.patch}; do
+  [ -e "$p" ] || continue
+  command -v patch >/dev/null || { echo "build-cuda: patch not found (needed for $p)" >&2; exit 1; }
+  patch -p1 --forward --fuzz=0 --quiet -d "$work/src" -i "$p" || { echo "build-cuda: $p does not apply to $src" >&2; exit 1; }
+  applied+=("$(basename "$p")")
+done
 
 gen=()
 command -v ninja >/dev/null && gen=(-G Ninja)
@@ -33,5 +50,5 @@ cmake --build "$work/build" --target ggml-cuda -j "$(nproc)" >"$work/build.log" 
   tail -40 "$work/build.log" >&2; exit 1; }
 mkdir -p "$out/lib/ollama"
 cp -P "$work"/build/lib/ollama/libggml-cuda.so "$work"/build/lib/ollama/libggml-base.so* "$out/lib/ollama/"
-echo "build-cuda: archs $archs, $(( $(date +%s) - start )) s → $out/lib/ollama"
+echo "build-cuda: archs $archs, patches: ${applied[*]:-none}, $(( $(date +%s) - start )) s → $out/lib/ollama"
 ls -l "$out/lib/ollama"
