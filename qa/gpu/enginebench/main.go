@@ -50,6 +50,8 @@ func main() {
 		"S (switch to the engine's other slot, which has its own context); every step but S leaves the slot wiped")
 	want := flag.String("want-backend", "", "fail unless the model loads on this backend (CUDA, say) instead of falling back")
 	embdGPU := flag.Bool("embd-gpu", false, "put the token embedding on the GPU with the layers (engine.Config.EmbdOnGPU)")
+	pollute := flag.Int("pollute-kb", 0, "after each decoded token, write this many KB of memory, as the service's HTTP path between tokens would (cache experiment)")
+	polluteAway := flag.Bool("pollute-elsewhere", false, "with -pollute-kb: do the writing on another goroutine, not the generating thread")
 	kvCheck := flag.Bool("kv-check", false, "only read the KV cache back from the device after a generation and after a wipe (no speed figures)")
 	flag.Parse()
 
@@ -126,6 +128,20 @@ func main() {
 	var raw, sampled engine.DecodeProfile
 	var n, promptToks, genToks int
 	var replyHash uint64 // of the greedy reply: equal across builds and settings that keep the math
+	junk := make([]byte, *pollute<<10)
+	dirty := func() {
+		for i := 0; i < len(junk); i += 64 {
+			junk[i]++
+		}
+	}
+	away := make(chan struct{}, 1024)
+	if *polluteAway {
+		go func() {
+			for range away {
+				dirty()
+			}
+		}()
+	}
 	for i := 0; i <= *runs; i++ {
 		s, err := e.Acquire(context.Background(), "")
 		if err != nil {
@@ -140,7 +156,17 @@ func main() {
 		reply := fnv.New64a()
 		if err == nil {
 			r, err = s.Generate(context.Background(), prompt[:1], engine.Sampling{MaxTokens: *gen},
-				func(b []byte) error { reply.Write(b); return nil })
+				func(b []byte) error {
+					reply.Write(b)
+					if *pollute > 0 {
+						if *polluteAway {
+							away <- struct{}{}
+						} else {
+							dirty()
+						}
+					}
+					return nil
+				})
 		}
 		replyHash = reply.Sum64()
 		s.Release()
