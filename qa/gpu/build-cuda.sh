@@ -50,5 +50,12 @@ cmake --build "$work/build" --target ggml-cuda -j "$(nproc)" >"$work/build.log" 
   tail -40 "$work/build.log" >&2; exit 1; }
 mkdir -p "$out/lib/ollama"
 cp -P "$work"/build/lib/ollama/libggml-cuda.so "$work"/build/lib/ollama/libggml-base.so* "$out/lib/ollama/"
+# Which patches this backend has (the image builder copies only libggml-*; stage.sh
+# compares this with the patches of the tree before it reuses a prebuilt backend).
+if [ ${#applied[@]} -gt 0 ]; then
+  (cd "$patches" && sha256sum -- "${applied[@]}") >"$out/lib/ollama/cuda-patches.sha256"
+else
+  : >"$out/lib/ollama/cuda-patches.sha256"
+fi
 echo "build-cuda: archs $archs, patches: ${applied[*]:-none}, $(( $(date +%s) - start )) s → $out/lib/ollama"
 ls -l "$out/lib/ollama"
