@@ -13,8 +13,7 @@ go build -ldflags='-s -w' -o "$out/bin/kwyre-testmodel" ./tools/kwyre-testmodel
 go build -ldflags='-s -w' -o "$out/bin/gpubench" ./qa/gpu/gpubench
 gzip -f "$out"/bin/* # a device run carries at most 64 MiB; prepare.sh unpacks them
 
-# A backend fetched from an earlier GPU run (prepare.sh hands it back in parts;
-# copy them to build/) saves the ~3-minute build; the sources are then left out.
+# The ggml sources the CUDA build reads, and the patches it applies to them.
 src=$(go list -m -f '{{.Dir}}' github.com/ollama/ollama)
 cp "$src/CMakeLists.txt" "$src/CMakePresets.json" "$out/src/"
 cp -r "$src/ml/backend/ggml/ggml" "$out/src/ml/backend/ggml/"
@@ -27,8 +26,8 @@ cp qa/gpu/build-cuda.sh qa/gpu/prepare.sh qa/gpu/bench.sh qa/gpu/profile.sh qa/g
 # A backend fetched from an earlier GPU run (prepare.sh hands it back in parts;
 # copy them to build/) saves the ~3-minute build. The sources then travel
 # packed (0.5 MB instead of 6), for a second, differently configured build
-# (steps.sh ALT_CMAKE_FLAGS); prepare.sh unpacks them.
-# A prebuilt backend with other patches than the tree's is left out.
+# (steps.sh ALT_CMAKE_FLAGS); prepare.sh unpacks them. A prebuilt backend built
+# with other patches than the tree's is left out.
 if compgen -G 'build/cuda-backend.tar.xz.part-*' >/dev/null; then
   cat build/cuda-backend.tar.xz.part-* >"$out/cuda-backend.tar.xz"
   want=$(cd services/inference/cuda-patches && sha256sum -- *.patch)
