@@ -15,13 +15,18 @@ MODEL   ?=
 KERNEL_FLAVOUR ?= kwyre
 KWYRE_KERNEL   := $(BUILD)/vmlinuz-kwyre
 
+# The pinned binding module with services/inference/binding-patches applied
+# (tools/binding-patch.sh), used through an alternate go.mod (-modfile): go.mod
+# keeps the module as released, and `go version -m` on a program shows which.
+BINDING := $(BUILD)/binding
+
 # runtime/secret erases what plaintext handling leaves on stacks, registers and heap.
 export GOEXPERIMENT := runtimesecret
 export CGO_ENABLED  := 1
-export GOFLAGS      := -buildvcs=false -trimpath
+export GOFLAGS      := -buildvcs=false -trimpath -modfile=$(abspath $(BINDING))/kwyre.mod
 
 # The engine's own cgo layer compiles against llama.h of the pinned binding module.
-OLLAMA_DIR = $(shell $(GO) list -m -f '{{.Dir}}' github.com/ollama/ollama 2>/dev/null)
+OLLAMA_DIR = $(shell GOFLAGS=-buildvcs=false $(GO) list -m -f '{{.Dir}}' github.com/ollama/ollama 2>/dev/null)
 export CGO_CPPFLAGS = -I$(OLLAMA_DIR)/llama/llama.cpp/include -I$(OLLAMA_DIR)/ml/backend/ggml/ggml/include
 
 # name=package:cgo. Programs without cgo are static: fewer files in the image to verify.
@@ -34,17 +39,22 @@ PROGRAMS := \
 	kwyre-testmodel=./tools/kwyre-testmodel:0 \
 	kwyre-image=./image/cmd/kwyre-image:0
 
-.PHONY: deps build check test test-unit test-race test-vm image run kernel kernel-check cuda bench env clean
+.PHONY: deps binding build check test test-unit test-race test-vm image run kernel kernel-check cuda bench env clean
 
 deps:
 	@./tools/install-deps.sh
 
+# Always remade (0.2 s, hard links): a removed or changed patch never leaves a
+# stale copy behind, and Go's build cache goes by content, not time.
+binding:
+	@./tools/binding-patch.sh $(BINDING)
+
 # Prints the environment the Makefile builds with: eval "$$(make -s env)".
-env:
+env: binding
 	@echo "export GOEXPERIMENT=$(GOEXPERIMENT) CGO_ENABLED=1 GOFLAGS='$(GOFLAGS)'"
 	@echo "export CGO_CPPFLAGS='$(CGO_CPPFLAGS)'"
 
-build:
+build: binding
 	@mkdir -p $(BIN)
 	@for p in $(PROGRAMS); do \
 	  name=$${p%%=*}; rest=$${p#*=}; pkg=$${rest%%:*}; cgo=$${rest##*:}; \
@@ -59,15 +69,15 @@ build:
 	    -ldflags="-s -w -X main.cpuBuild=x86-64-v3" -o $(BIN)/kwyre-inference-x86-64-v3 ./services/inference/cmd/kwyre-inference; \
 	fi
 
-check:
+check: binding
 	$(GO) vet ./...
 	$(GO) test -short -count=1 ./...
 
 # Tests that run a built program take it from bin/ instead of building it again.
-test-unit: build
+test-unit: binding build
 	KWYRE_INFERENCE_BIN=$(abspath $(BIN))/kwyre-inference KWYRE_REQUIRE_KERNEL=1 $(GO) test -count=1 -timeout 60m ./...
 
-test-race:
+test-race: binding
 	$(GO) test -race -short -count=1 ./...
 
 kernel:
@@ -91,7 +101,7 @@ run: deps image
 test-vm: image
 	KWYRE_QA_IMAGE=$(abspath $(BUILD)) $(GO) test -count=1 -v -timeout 40m ./qa/...
 
-cuda:
+cuda: binding
 	@./qa/gpu/build-cuda.sh
 
 bench: build $(KWYRE_KERNEL)
@@ -100,4 +110,4 @@ bench: build $(KWYRE_KERNEL)
 test: deps build kernel-check kernel test-unit test-vm
 
 clean:
-	rm -rf $(BIN) $(BUILD)/*.img $(BUILD)/*.efi $(BUILD)/*.cpio* $(BUILD)/work $(BUILD)/demo.gguf
+	rm -rf $(BIN) $(BINDING) $(BUILD)/*.img $(BUILD)/*.efi $(BUILD)/*.cpio* $(BUILD)/work $(BUILD)/demo.gguf

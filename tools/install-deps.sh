@@ -64,7 +64,8 @@ if [ ! -f "$kdir/vmlinuz" ]; then
 fi
 
 # Go modules, so that builds and tests never wait on the network afterwards.
-(cd "$top" && go mod download)
+# Without the Makefile's -modfile: its file may not exist yet.
+(cd "$top" && GOFLAGS=-buildvcs=false go mod download)
 mkdir -p "$(dirname "$stamp")"
 touch "$stamp"
 echo "deps: ok"

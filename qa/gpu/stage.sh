@@ -11,6 +11,13 @@ go build -ldflags='-s -w' -o "$out/bin/kwyre-inference" ./services/inference/cmd
 go build -ldflags='-s -w' -o "$out/bin/enginebench" ./qa/gpu/enginebench
 go build -ldflags='-s -w' -o "$out/bin/kwyre-testmodel" ./tools/kwyre-testmodel
 go build -ldflags='-s -w' -o "$out/bin/gpubench" ./qa/gpu/gpubench
+# STAGE_B=upstream: also the engine and the service built against the binding
+# module as released (no -modfile), as bin/*-upstream for qa/gpu/ab.sh.
+if [ "${STAGE_B:-}" = upstream ]; then
+  for p in enginebench=./qa/gpu/enginebench kwyre-inference=./services/inference/cmd/kwyre-inference; do
+    GOFLAGS='-buildvcs=false -trimpath' go build -ldflags='-s -w' -o "$out/bin/${p%%=*}-upstream" "${p#*=}"
+  done
+fi
 gzip -f "$out"/bin/* # a device run carries at most 64 MiB; prepare.sh unpacks them
 
 # The ggml sources the CUDA build reads, and the patches it applies to them.
@@ -21,7 +28,7 @@ chmod -R u+w "$out/src"
 # Backends the CUDA build never reads.
 rm -rf "$out"/src/ml/backend/ggml/ggml/src/{ggml-metal,ggml-vulkan,ggml-sycl,ggml-opencl,ggml-cann,ggml-hexagon,ggml-musa,ggml-zdnn,ggml-webgpu}
 cp -r services/inference/cuda-patches "$out/"
-cp qa/gpu/build-cuda.sh qa/gpu/prepare.sh qa/gpu/bench.sh qa/gpu/profile.sh qa/gpu/steps.sh qa/gpu/cudashim.c "$out/"
+cp qa/gpu/build-cuda.sh qa/gpu/prepare.sh qa/gpu/bench.sh qa/gpu/ab.sh qa/gpu/profile.sh qa/gpu/steps.sh qa/gpu/cudashim.c "$out/"
 
 # A backend fetched from an earlier GPU run (prepare.sh hands it back in parts;
 # copy them to build/) saves the ~3-minute build. The sources then travel

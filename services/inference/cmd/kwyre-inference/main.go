@@ -75,7 +75,8 @@ func run() int {
 
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	o.Logger = log
-	log.Info("starting", "memory", memory, "dumpable", false, "cpu_build", cpuBuildName(), "freed_memory_overwritten", scrub.FreedClobbered())
+	log.Info("starting", "memory", memory, "dumpable", false, "cpu_build", cpuBuildName(), "binding", bindingBuild(),
+		"freed_memory_overwritten", scrub.FreedClobbered())
 
 	// Signals are caught from the start: a SIGTERM while the model loads
 	// still wipes and exits cleanly.
