@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Prepares OUT (default build/binding): the pinned binding module
-# (github.com/ollama/ollama, as go.sum verified it into the module cache) with
+# (github.com/ollama/ollama, from the module cache, checked against go.sum) with
 # every services/inference/binding-patches/*.patch applied, and OUT/kwyre.mod:
 # go.mod plus a replace directive for that copy. The Makefile builds with
 # -modfile=OUT/kwyre.mod. go.mod itself keeps the module as released, so a
@@ -28,6 +28,17 @@ command -v patch >/dev/null || { echo "binding-patch: patch not found (tools/ins
 stamp=$( { echo "$mod $ver $src $out"; cat go.mod go.sum "$0" "$top"/services/inference/binding-patches/*.patch 2>/dev/null; } | sha256sum | cut -d' ' -f1)
 if [ -f "$out/stamp" ] && [ "$(cat "$out/stamp")" = "$stamp" ] && [ -d "$out/module" ]; then
   exit 0
+fi
+
+# The copy comes from the module cache: check it against go.sum first, as Go's
+# own h1 directory hash (SHA-256 over each file's SHA-256 and path), so that a
+# changed cache cannot slip into the build under the patches' name.
+want=$(awk -v m="$mod" -v v="$ver" '$1 == m && $2 == v {print $3}' go.sum)
+have=h1:$(cd "$src" && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum |
+  sed "s|  \./|  $mod@$ver/|" | sha256sum | cut -d' ' -f1 | tr a-f A-F | basenc --base16 -d | base64)
+if [ -z "$want" ] || [ "$have" != "$want" ]; then
+  echo "binding-patch: $src does not match go.sum ($have, want ${want:-no entry}): run go clean -modcache, then go mod download" >&2
+  exit 1
 fi
 
 tmp=$out.tmp
