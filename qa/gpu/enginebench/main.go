@@ -53,6 +53,7 @@ func main() {
 	pollute := flag.Int("pollute-kb", 0, "after each decoded token, write this many KB of memory, as the service's HTTP path between tokens would (cache experiment)")
 	polluteAway := flag.Bool("pollute-elsewhere", false, "with -pollute-kb: do the writing on another goroutine, not the generating thread")
 	kvCheck := flag.Bool("kv-check", false, "only read the KV cache back from the device after a generation and after a wipe (no speed figures)")
+	replyAfter := flag.Bool("reply", false, "only generate -gen greedy tokens after the -prompt tokens and print the reply's hash: equal across builds and settings that keep the math")
 	flag.Parse()
 
 	probe := gpu.Open("")
@@ -112,6 +113,10 @@ func main() {
 			}
 			emitProfile(fmt.Sprintf("series_%d", i), profileDecode(e, prompt[0], *gen, false))
 		}
+		return
+	}
+	if *replyAfter {
+		emitReply(e, prompt, *gen)
 		return
 	}
 	if *kvCheck {
@@ -258,6 +263,24 @@ func emitProfile(name string, p engine.DecodeProfile) {
 	total := p.Decode + p.Wait + p.Sample
 	emit(name, "tokens", p.Tokens, "tokens_per_s", float64(p.Tokens)/total.Seconds(),
 		"decode_us", per(p.Decode), "wait_us", per(p.Wait), "sample_us", per(p.Sample))
+}
+
+// emitReply prints the hash of a greedy reply after the prompt: the prompt's
+// batched kernels and the single-token ones both shape it.
+func emitReply(e *engine.Engine, prompt []int32, n int) {
+	s, err := e.Acquire(context.Background(), "reply")
+	if err != nil {
+		fatal("", err)
+	}
+	defer s.Release()
+	h := fnv.New64a()
+	r, err := s.Generate(context.Background(), prompt, engine.Sampling{MaxTokens: n},
+		func(b []byte) error { h.Write(b); return nil })
+	if err != nil {
+		fatal("", err)
+	}
+	s.Wipe()
+	emit("reply", "prompt_tokens", len(prompt), "completion_tokens", r.CompletionTokens, "reply_fnv64", fmt.Sprintf("%016x", h.Sum64()))
 }
 
 // checkKV shows that a wipe zeroes the KV data where it lives: read back
