@@ -28,7 +28,7 @@ chmod -R u+w "$out/src"
 # Backends the CUDA build never reads.
 rm -rf "$out"/src/ml/backend/ggml/ggml/src/{ggml-metal,ggml-vulkan,ggml-sycl,ggml-opencl,ggml-cann,ggml-hexagon,ggml-musa,ggml-zdnn,ggml-webgpu}
 cp -r services/inference/cuda-patches "$out/"
-cp qa/gpu/build-cuda.sh qa/gpu/prepare.sh qa/gpu/bench.sh qa/gpu/ab.sh qa/gpu/replies.sh qa/gpu/profile.sh qa/gpu/steps.sh qa/gpu/cudashim.c "$out/"
+cp qa/gpu/build-cuda.sh qa/gpu/prepare.sh qa/gpu/bench.sh qa/gpu/ab.sh qa/gpu/replies.sh qa/gpu/sweep.sh qa/gpu/profile.sh qa/gpu/steps.sh qa/gpu/cudashim.c "$out/"
 
 # A backend fetched from an earlier GPU run (prepare.sh hands it back in parts;
 # copy them to build/) saves the ~3-minute build. The sources then travel

@@ -14,6 +14,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -198,6 +199,49 @@ func words(n int, seed uint64) string {
 	return b.String()
 }
 
+// sized is the longest prompt of words(n, seed) whose turn, the chat
+// template's tokens included, takes at most want tokens, and that count: a
+// one-token turn tells the service's count for a length (the words for a seed
+// grow by appending, so the count grows with n).
+func (c *client) sized(want int, seed uint64, perWord float64) (string, int, error) {
+	count := func(n int) (int, error) {
+		t, err := c.chat("", words(n, seed), 1)
+		return t.Usage.PromptTokens, err
+	}
+	lo, hi := 1, int(float64(want)/perWord*1.25)+8 // lo fits; hi is searched for one that does not
+	for {
+		k, err := count(hi)
+		if err != nil {
+			return "", 0, err
+		}
+		if k > want {
+			break
+		}
+		lo, hi = hi, 2*hi
+	}
+	best := 0
+	for lo+1 < hi {
+		mid := (lo + hi) / 2
+		k, err := count(mid)
+		if err != nil {
+			return "", 0, err
+		}
+		if k <= want {
+			lo, best = mid, k
+		} else {
+			hi = mid
+		}
+	}
+	if best == 0 {
+		k, err := count(lo)
+		if err != nil {
+			return "", 0, err
+		}
+		best = k
+	}
+	return words(lo, seed), best, nil
+}
+
 func emit(name string, kv ...any) {
 	m := map[string]any{"name": name}
 	for i := 0; i+1 < len(kv); i += 2 {
@@ -223,6 +267,10 @@ func main() {
 	long := flag.Int("long-prompt", 2000, "tokens in the long prompt")
 	conc := flag.String("concurrency", "4,16", "concurrent sessions to measure")
 	onlyConc := flag.Bool("only-concurrency", false, "after the warm-up, measure only the concurrent sessions")
+	onlyPrompt := flag.Bool("only-prompt", false, "after the warm-up, measure only the 512-token prompts")
+	promptReps := flag.Int("prompt-reps", 3, "512-token prompts to average")
+	promptGen := flag.Int("prompt-gen", -1, "tokens to generate after each 512-token prompt (-1: -gen)")
+	promptGap := flag.Duration("prompt-gap", 0, "pause before each 512-token prompt")
 	table := flag.Bool("table", false, "print the table for the NAME.jsonl files given as arguments and exit")
 	flag.Parse()
 	if *table {
@@ -257,17 +305,31 @@ func main() {
 	ofTokens := func(n int) int { return int(float64(n) / perWord) }
 	if !*onlyConc {
 
-		// pp512's analogue, stateless: three prompts of about 512 tokens
-		// after the warm-up, averaged, as llama-bench repeats its tests.
+		// pp512's analogue, stateless: prompts of at most 512 tokens (one
+		// batch, as llama-bench's), each as long as the words allow, after
+		// the warm-up, averaged, as llama-bench repeats its tests.
 		var cliRate, svcRate, cliTTFT, svcTTFT float64
-		var promptToks int
-		const reps = 3
-		for i := 0; i < reps; i++ {
+		var svcEach, cliEach []float64 // ms, each run: a first-run cost shows here
+		var toksEach []int
+		reps := float64(*promptReps)
+		pgen := *promptGen
+		if pgen < 0 {
+			pgen = *gen
+		}
+		texts := make([]string, *promptReps)
+		for i := range texts {
+			var err error
+			if texts[i], _, err = c.sized(512, uint64(1+i), perWord); err != nil {
+				fail("size the 512-token prompts", err)
+			}
+		}
+		for i := 0; i < *promptReps; i++ {
+			time.Sleep(*promptGap)
 			m0, err := c.genTimes()
 			if err != nil {
 				fail("metrics", err)
 			}
-			t, err := c.chat("", words(ofTokens(512), uint64(1+i)), *gen)
+			t, err := c.chat("", texts[i], pgen)
 			if err != nil {
 				fail("pp512", err)
 			}
@@ -281,14 +343,21 @@ func main() {
 			// service's own time to first token counts from the start of
 			// generation, after parsing, templating and tokenizing.
 			svc, cli := m1["ttft"]-m0["ttft"], t.First.Sub(t.Start).Seconds()
-			promptToks = t.Usage.PromptTokens
+			promptToks := t.Usage.PromptTokens
+			toksEach = append(toksEach, promptToks)
 			cliRate += float64(promptToks) / cli / reps
 			svcRate += float64(promptToks) / svc / reps
 			cliTTFT += cli * 1e3 / reps
 			svcTTFT += svc * 1e3 / reps
+			cliEach, svcEach = append(cliEach, cli*1e3), append(svcEach, svc*1e3)
 		}
-		emit("prompt_512", "prompt_tokens", promptToks, "ttft_ms", cliTTFT, "prompt_tokens_per_s", cliRate,
-			"service_ttft_ms", svcTTFT, "service_prompt_tokens_per_s", svcRate, "runs", reps)
+		emit("prompt_512", "prompt_tokens", slices.Min(toksEach), "prompt_tokens_max", slices.Max(toksEach),
+			"prompt_tokens_each", toksEach, "ttft_ms", cliTTFT, "prompt_tokens_per_s", cliRate,
+			"service_ttft_ms", svcTTFT, "service_prompt_tokens_per_s", svcRate, "runs", *promptReps,
+			"ttft_ms_each", cliEach, "service_ttft_ms_each", svcEach, "gen", pgen, "gap_ms", promptGap.Milliseconds())
+		if *onlyPrompt {
+			return
+		}
 		// tg128's analogue: decoding from a short prompt (llama-bench starts at
 		// an empty cache), three turns, averaged.
 		// decodeTurns runs three stateless turns after a short prompt and

@@ -89,7 +89,11 @@ func printTable(w io.Writer, files []string) error {
 		}
 		e, h := rec["engine"], rec["prompt_512"]
 		row(fmt.Sprintf("prompt, engine alone (%d tokens)", int(e.f("prompt_tokens"))), e.f("prompt_tokens_per_s"), "tok/s", ref[0], "")
-		row(fmt.Sprintf("prompt, HTTP API (%d tokens), to the first content chunk the client receives", int(h.f("prompt_tokens"))), h.f("prompt_tokens_per_s"), "tok/s", ref[0], "")
+		toks := fmt.Sprintf("%d", int(h.f("prompt_tokens")))
+		if hi := int(h.f("prompt_tokens_max")); hi > int(h.f("prompt_tokens")) {
+			toks += fmt.Sprintf("–%d", hi)
+		}
+		row(fmt.Sprintf("prompt, HTTP API (%s tokens), to the first content chunk the client receives", toks), h.f("prompt_tokens_per_s"), "tok/s", ref[0], "")
 		if v := h.f("service_prompt_tokens_per_s"); v > 0 {
 			row(fmt.Sprintf("prompt, HTTP API, to the first token in the service (its time to first token %.1f ms)", h.f("service_ttft_ms")), v, "tok/s", ref[0], "")
 		}

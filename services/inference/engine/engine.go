@@ -46,6 +46,11 @@ type Config struct {
 	// any are offloaded and the GPU can look rows up in its type), where
 	// llama.cpp keeps it in host memory.
 	EmbdOnGPU bool
+	// Warmup is "auto" (or ""): when every layer is on the GPU, run a full
+	// batch and a token through each slot at load and wipe it, so that the
+	// backend's first-use costs do not fall on a user's first turn; "on" or
+	// "off" force it.
+	Warmup string
 }
 
 // flashAttn maps Config.FlashAttention to llama.cpp's enum.
@@ -79,6 +84,7 @@ type Info struct {
 	EmbdOnGPU  bool
 	ModelBytes int64 // file size
 	LoadTime   time.Duration
+	WarmupTime time.Duration // part of LoadTime: Config.Warmup's runs
 	// ChatTemplate is "model" (the model's own), the name of the built-in
 	// template used instead, or "" (none fits: RenderChat fails).
 	ChatTemplate string
@@ -180,6 +186,11 @@ func Load(cfg Config, progress func(float32)) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
+	switch cfg.Warmup {
+	case "", "auto", "on", "off":
+	default:
+		return nil, fmt.Errorf("warm-up %q: want auto, on or off", cfg.Warmup)
+	}
 	st, err := checkFile(cfg.ModelPath, cfg.SkipCheck)
 	if err != nil {
 		return nil, err
@@ -238,6 +249,8 @@ func Load(cfg Config, progress func(float32)) (*Engine, error) {
 			nctx = t
 		}
 	}
+	// Every layer and the output layer on the GPU, or forced.
+	warm := cfg.Warmup == "on" || cfg.Warmup != "off" && e.info.LayersOnGPU > e.info.NLayer
 	e.tmpl, e.info.ChatTemplate = e.chatTemplate()
 	for i := 0; i < cfg.Slots; i++ {
 		s, err := newSlot(e, nctx, cfg.BatchSize, cfg.Threads, fa, cfg.KVProbe)
@@ -248,6 +261,16 @@ func Load(cfg Config, progress func(float32)) (*Engine, error) {
 		e.slots = append(e.slots, s)
 	}
 	e.info.NCtx = int(C.kw_slot_n_ctx(e.slots[0].c))
+	if warm {
+		t := time.Now()
+		for i, s := range e.slots {
+			if rc := C.kw_slot_warmup(s.c); rc != 0 {
+				e.free()
+				return nil, fmt.Errorf("warm-up of slot %d: llama_decode returned %d", i+1, rc)
+			}
+		}
+		e.info.WarmupTime = time.Since(t)
+	}
 	e.info.LoadTime = time.Since(start)
 	if progress != nil {
 		progress(1)

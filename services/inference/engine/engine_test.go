@@ -622,3 +622,40 @@ func TestEmbdOnGPUWithoutGPU(t *testing.T) {
 		t.Errorf("replies differ: %q and %q", out[0], out[1])
 	}
 }
+
+func TestWarmup(t *testing.T) {
+	if _, err := Load(Config{ModelPath: modelFile(t, "tiny"), Warmup: "sometimes"}, nil); err == nil ||
+		!strings.Contains(err.Error(), "warm-up") {
+		t.Fatalf("bad Warmup: err = %v", err)
+	}
+	cold := load(t, "tiny", Config{Slots: 1, ContextSize: 256})
+	if cold.Info().WarmupTime != 0 {
+		t.Errorf("auto warmed up on %s", cold.Info().Backend)
+	}
+	warm := load(t, "tiny", Config{Slots: 2, ContextSize: 256, BatchSize: 64, Warmup: "on"})
+	if warm.Info().WarmupTime <= 0 {
+		t.Fatalf("Warmup on: WarmupTime = %v", warm.Info().WarmupTime)
+	}
+	ref := acquire(t, cold, "")
+	empty := ref.KVStateBytes()
+	prompt := chat(t, cold, "hello there")
+	want, _, err := gen(t, context.Background(), ref, prompt, Sampling{MaxTokens: 16})
+	ref.Release()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Both slots come out of the warm-up wiped: no cells, nothing cached, and
+	// the same reply as a slot that never ran.
+	slots := []*Slot{acquire(t, warm, "a"), acquire(t, warm, "b")}
+	for i, s := range slots {
+		if s.KVCells() != 0 || s.CachedTokens() != 0 || s.KVStateBytes() != empty {
+			t.Errorf("slot %d after warm-up: %d cells, %d cached, %d state bytes (empty %d)",
+				i, s.KVCells(), s.CachedTokens(), s.KVStateBytes(), empty)
+		}
+		got, r, err := gen(t, context.Background(), s, prompt, Sampling{MaxTokens: 16})
+		if err != nil || got != want || r.CachedTokens != 0 || r.EvaluatedTokens != len(prompt) {
+			t.Errorf("slot %d after warm-up: %q, %+v, %v; want %q", i, got, r, err, want)
+		}
+		s.Release()
+	}
+}

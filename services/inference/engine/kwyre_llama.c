@@ -396,6 +396,37 @@ static int32_t kw_decode(kw_slot *s, const int32_t *toks, int32_t n, int32_t pos
 	return llama_decode(s->ctx, s->batch);
 }
 
+// kw_slot_warmup runs a full batch, then one token, through the slot's
+// context and wipes it, so that what the backend does on first use (loading
+// kernels, creating cuBLAS's handle, growing its memory pool, capturing the
+// single-token graph) happens at load, not in a user's first turn. Returns
+// llama_decode's status.
+int32_t kw_slot_warmup(kw_slot *s) {
+	llama_token t = llama_vocab_bos(s->vocab);
+	if (t < 0 || t >= s->n_vocab) {
+		t = 0;
+	}
+	int32_t n = s->n_batch;
+	if ((uint32_t)n >= llama_n_ctx(s->ctx)) {
+		n = (int32_t)llama_n_ctx(s->ctx) - 1;
+	}
+	int32_t rc = -1;
+	int32_t *toks = malloc((size_t)(n > 0 ? n : 1) * sizeof *toks);
+	if (toks != NULL && n > 0) {
+		for (int32_t i = 0; i < n; i++) {
+			toks[i] = t;
+		}
+		rc = kw_decode(s, toks, n, 0, true);
+		if (rc == 0) {
+			rc = kw_decode(s, toks, 1, n, true);
+		}
+		llama_synchronize(s->ctx);
+	}
+	free(toks);
+	kw_slot_wipe(s);
+	return rc;
+}
+
 // kw_block_max is the largest of x[0..n) (n a multiple of 16), in lanes
 // the compiler vectorizes.
 static inline float kw_block_max(const float *x, int32_t n) {

@@ -39,6 +39,7 @@ kw_slot *kw_slot_new(struct llama_model *m, uint32_t n_ctx, uint32_t n_batch, in
                      int32_t flash_attn, bool kv_probe);
 void kw_slot_free(kw_slot *s, bool keep_ctx);
 void kw_slot_wipe(kw_slot *s);
+int32_t kw_slot_warmup(kw_slot *s);
 bool kw_slot_trim(kw_slot *s, int32_t p0);
 size_t kw_slot_state_size(kw_slot *s);
 int32_t kw_slot_cells(kw_slot *s);

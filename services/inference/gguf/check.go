@@ -21,7 +21,10 @@ type Info struct {
 	FileType      uint32 // general.file_type; 0 when absent
 	TensorCount   int
 	Params        uint64 // total tensor elements
-	Size          uint64 // file bytes
+	// Elements of the largest two-dimensional weight in a repeating block
+	// (the feed-forward's, in a llama model).
+	LargestBlockMatrix uint64
+	Size               uint64 // file bytes
 }
 
 // Bounds on hyperparameters. Generous enough for every published model,
@@ -103,6 +106,9 @@ func (c *checker) run() (*Info, error) {
 	for _, t := range f.Tensors {
 		n, _ := t.Elements()
 		c.info.Params += n
+		if len(t.Shape) == 2 && strings.HasPrefix(t.Name, "blk.") {
+			c.info.LargestBlockMatrix = max(c.info.LargestBlockMatrix, n)
+		}
 	}
 	if err := c.vocab(); err != nil {
 		return nil, err

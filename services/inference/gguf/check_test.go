@@ -181,7 +181,7 @@ func TestCheckAcceptsGeneratedModel(t *testing.T) {
 	}
 	if info.Arch != "llama" || info.EmbeddingLen != 64 || info.BlockCount != 2 || info.VocabSize != 512 ||
 		info.ContextLength != 2048 || info.HeadCount != 4 || info.HeadCountKV != 2 || info.Size != uint64(len(b)) ||
-		info.FileType != gguf.FileTypeQ8_0 || info.TensorCount != 21 {
+		info.FileType != gguf.FileTypeQ8_0 || info.TensorCount != 21 || info.LargestBlockMatrix != 64*256 {
 		t.Errorf("info = %+v", info)
 	}
 	// The raw builder reproduces the generated file byte for byte, so the

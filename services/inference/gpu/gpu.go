@@ -27,6 +27,8 @@ type Device struct {
 	ThrottleReasons []string `json:"throttle_reasons"`
 	// Peak memory bandwidth from the memory clock and bus width, bytes/s (0 if unknown).
 	MemoryBandwidth float64 `json:"memory_bandwidth_bytes_per_s,omitempty"`
+	// CUDA compute capability, major*10+minor (90: Hopper); 0 if unknown.
+	ComputeCapability int `json:"compute_capability,omitempty"`
 }
 
 // Process is a compute process NVML sees on a GPU.
@@ -147,6 +149,9 @@ func readDevice(i int, h nvml.Device) Device {
 	d := Device{Index: i, ThrottleReasons: []string{}}
 	if v, ret := h.GetName(); ret == nvml.SUCCESS {
 		d.Name = v
+	}
+	if major, minor, ret := h.GetCudaComputeCapability(); ret == nvml.SUCCESS {
+		d.ComputeCapability = 10*major + minor
 	}
 	if v, ret := h.GetUUID(); ret == nvml.SUCCESS {
 		d.UUID = v

@@ -2,6 +2,7 @@ package gpu
 
 import (
 	"errors"
+	"os"
 	"strings"
 	"testing"
 )
@@ -39,10 +40,40 @@ func TestPlanLayers(t *testing.T) {
 		{"kv alone too big", 1 * gb, eightB, 8192, 4, 0},
 		{"partial on 4 GB", 4 * gb, eightB, 2048, 1, 22},
 		{"tiny model", 2 * gb, ModelShape{FileBytes: 1 << 20, Layers: 2, EmbdKV: 64}, 2048, 4, 3},
+		// Prompts through cuBLAS: each slot's pool holds an FP16 copy of the
+		// feed-forward weight (14336×4096), about 151 MB.
+		{"partial on 4 GB, prompt scratch", 4 * gb, withScratch(eightB, 14336*4096), 2048, 1, 21},
+		{"all fit on 80 GB, 16 slots' scratch", 78 * gb, withScratch(eightB, 14336*4096), 8192, 16, 33},
 	} {
 		got, why := PlanLayers(tc.free, tc.m, tc.ctx, tc.slots)
 		if got != tc.want || why == "" {
 			t.Errorf("%s: PlanLayers = %d (%s), want %d", tc.name, got, why, tc.want)
+		}
+	}
+}
+
+func withScratch(m ModelShape, largest uint64) ModelShape {
+	m.SlotScratch = PromptScratch(largest)
+	return m
+}
+
+func TestPromptCuBLAS(t *testing.T) {
+	for _, tc := range []struct {
+		env  string // "-": unset
+		cc   int
+		want bool
+	}{
+		{"-", 90, true}, {"-", 89, false}, {"-", 86, false}, {"-", 100, false}, {"-", 0, false},
+		{"0", 90, false}, {"256", 86, true}, {"x", 90, false},
+	} {
+		if tc.env == "-" {
+			t.Setenv("GGML_CUDA_PROMPT_CUBLAS", "")
+			os.Unsetenv("GGML_CUDA_PROMPT_CUBLAS")
+		} else {
+			t.Setenv("GGML_CUDA_PROMPT_CUBLAS", tc.env)
+		}
+		if got := PromptCuBLAS(tc.cc); got != tc.want {
+			t.Errorf("GGML_CUDA_PROMPT_CUBLAS=%s, cc %d: PromptCuBLAS = %v, want %v", tc.env, tc.cc, got, tc.want)
 		}
 	}
 }

@@ -1,13 +1,36 @@
 package gpu
 
-import "fmt"
+import (
+	"fmt"
+	"os"
+	"strconv"
+)
 
 // ModelShape is what the offload plan needs to know of a model.
 type ModelShape struct {
 	FileBytes uint64 // the GGUF's size: weights dominate it
 	Layers    int    // repeating blocks
 	EmbdKV    int    // n_embd_head_k * n_head_kv: one token's K (and V) width per layer
+	// GPU memory each context takes for a prompt beyond its KV cache and
+	// llama.cpp's compute buffer (PromptScratch).
+	SlotScratch uint64
 }
+
+// PromptCuBLAS says whether a prompt's batch goes through cuBLAS rather than
+// MMQ on a GPU of compute capability cc (major*10+minor): the rule of
+// cuda-patches/0004, Hopper by default, GGML_CUDA_PROMPT_CUBLAS overriding.
+func PromptCuBLAS(cc int) bool {
+	if v, ok := os.LookupEnv("GGML_CUDA_PROMPT_CUBLAS"); ok {
+		n, err := strconv.ParseInt(v, 10, 64)
+		return err == nil && n > 0
+	}
+	return cc >= 90 && cc < 100
+}
+
+// PromptScratch is what a context's memory pool grows to for a prompt where
+// it goes through cuBLAS: the FP16 copy of the largest block weight
+// (elements), and room for the batch's FP16 copy and the pool's rounding.
+func PromptScratch(largestMatrix uint64) uint64 { return 2*largestMatrix + 32<<20 }
 
 // KVBytes is the f16 KV cache for ctx tokens in each of slots contexts.
 func (m ModelShape) KVBytes(ctx, slots int) uint64 {
@@ -23,7 +46,7 @@ func PlanLayers(free uint64, m ModelShape, ctx, slots int) (layers int, why stri
 	}
 	kv := m.KVBytes(ctx, slots)
 	// Compute buffers and CUDA context: about 5% of the weights plus 512 MiB.
-	reserve := m.FileBytes/20 + 512<<20
+	reserve := m.FileBytes/20 + 512<<20 + uint64(slots)*m.SlotScratch
 	if free <= kv+reserve {
 		return 0, fmt.Sprintf("%.1f GiB free is less than the KV cache (%.1f GiB) and buffers: all layers on CPU",
 			gib(free), gib(kv))

@@ -225,7 +225,8 @@ func (s *Service) load() error {
 	}
 	s.srv.SetEngine(llama{e: eng, ctx: ctxSize}, api.EngineInfo{GPU: gpuLabel}, took)
 	s.log.Info("model ready", "seconds", took.Seconds(), "ctx", ctxSize, "slots", info.NSlots,
-		"backend", info.Backend, "layers_on_gpu", info.LayersOnGPU, "cuda_graph_opt", info.GraphOpt)
+		"backend", info.Backend, "layers_on_gpu", info.LayersOnGPU, "cuda_graph_opt", info.GraphOpt,
+		"warmup_seconds", info.WarmupTime.Seconds())
 	return nil
 }
 
@@ -259,6 +260,9 @@ func (s *Service) planGPU(mc *modelCheck, ctxSize int) (int, string, string) {
 	shape := gpu.ModelShape{FileBytes: mc.info.Size, Layers: int(mc.info.BlockCount)}
 	if mc.info.HeadCount > 0 {
 		shape.EmbdKV = int(mc.info.EmbeddingLen / mc.info.HeadCount * mc.info.HeadCountKV)
+	}
+	if gpu.PromptCuBLAS(sys.Devices[0].ComputeCapability) {
+		shape.SlotScratch = gpu.PromptScratch(mc.info.LargestBlockMatrix)
 	}
 	layers, why := gpu.PlanLayers(sys.Devices[0].MemoryFree, shape, ctxSize, s.opts.Slots)
 	return layers, why, name
