@@ -9,6 +9,7 @@ package main
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -53,6 +54,7 @@ func main() {
 	pollute := flag.Int("pollute-kb", 0, "after each decoded token, write this many KB of memory, as the service's HTTP path between tokens would (cache experiment)")
 	polluteAway := flag.Bool("pollute-elsewhere", false, "with -pollute-kb: do the writing on another goroutine, not the generating thread")
 	kvCheck := flag.Bool("kv-check", false, "only read the KV cache back from the device after a generation and after a wipe (no speed figures)")
+	logitsOut := flag.String("logits-out", "", "with -reply: also write the logits after the prompt to this file (float32, little-endian), to compare backends' arithmetic")
 	replyAfter := flag.Bool("reply", false, "only generate -gen greedy tokens after the -prompt tokens and print the reply's hash: equal across builds and settings that keep the math")
 	flag.Parse()
 
@@ -116,7 +118,7 @@ func main() {
 		return
 	}
 	if *replyAfter {
-		emitReply(e, prompt, *gen)
+		emitReply(e, prompt, *gen, *logitsOut)
 		return
 	}
 	if *kvCheck {
@@ -267,12 +269,25 @@ func emitProfile(name string, p engine.DecodeProfile) {
 
 // emitReply prints the hash of a greedy reply after the prompt: the prompt's
 // batched kernels and the single-token ones both shape it.
-func emitReply(e *engine.Engine, prompt []int32, n int) {
+func emitReply(e *engine.Engine, prompt []int32, n int, logitsOut string) {
 	s, err := e.Acquire(context.Background(), "reply")
 	if err != nil {
 		fatal("", err)
 	}
 	defer s.Release()
+	if logitsOut != "" {
+		logits := make([]float32, e.Info().NVocab)
+		if err := s.PromptLogits(prompt, logits); err != nil {
+			fatal("logits", err)
+		}
+		b := make([]byte, 0, 4*len(logits))
+		for _, v := range logits {
+			b = binary.LittleEndian.AppendUint32(b, math.Float32bits(v))
+		}
+		if err := os.WriteFile(logitsOut, b, 0o644); err != nil {
+			fatal("logits", err)
+		}
+	}
 	h := fnv.New64a()
 	r, err := s.Generate(context.Background(), prompt, engine.Sampling{MaxTokens: n},
 		func(b []byte) error { h.Write(b); return nil })

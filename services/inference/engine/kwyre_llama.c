@@ -396,6 +396,18 @@ static int32_t kw_decode(kw_slot *s, const int32_t *toks, int32_t n, int32_t pos
 	return llama_decode(s->ctx, s->batch);
 }
 
+// kw_slot_last_logits waits for the device and copies the last output's
+// logits (n_vocab floats) into dst; -1 if there is none.
+int32_t kw_slot_last_logits(kw_slot *s, float *dst) {
+	llama_synchronize(s->ctx);
+	const float *l = llama_get_logits_ith(s->ctx, -1);
+	if (l == NULL) {
+		return -1;
+	}
+	memcpy(dst, l, (size_t)s->n_vocab * sizeof *dst);
+	return 0;
+}
+
 // kw_slot_warmup runs a full batch, then one token, through the slot's
 // context and wipes it, so that what the backend does on first use (loading
 // kernels, creating cuBLAS's handle, growing its memory pool, capturing the

@@ -40,6 +40,7 @@ kw_slot *kw_slot_new(struct llama_model *m, uint32_t n_ctx, uint32_t n_batch, in
 void kw_slot_free(kw_slot *s, bool keep_ctx);
 void kw_slot_wipe(kw_slot *s);
 int32_t kw_slot_warmup(kw_slot *s);
+int32_t kw_slot_last_logits(kw_slot *s, float *dst);
 bool kw_slot_trim(kw_slot *s, int32_t p0);
 size_t kw_slot_state_size(kw_slot *s);
 int32_t kw_slot_cells(kw_slot *s);

@@ -95,6 +95,30 @@ func (s *Slot) EvalPrompt(toks []int32) error {
 	return nil
 }
 
+// PromptLogits evaluates toks (at most the batch size) after what the slot
+// holds, copies the last token's logits into dst (the vocabulary's size) and
+// wipes the slot: for checks that compare backends' arithmetic.
+func (s *Slot) PromptLogits(toks []int32, dst []float32) error {
+	if len(dst) != s.e.info.NVocab {
+		return fmt.Errorf("logits: have room for %d, the vocabulary has %d", len(dst), s.e.info.NVocab)
+	}
+	pos := len(s.cached)
+	if len(toks) == 0 || len(toks) > int(C.kw_slot_n_batch(s.c)) || pos+len(toks) > cap(s.cached) {
+		return fmt.Errorf("evaluate %d tokens after %d: the batch holds %d and the context %d",
+			len(toks), pos, int(C.kw_slot_n_batch(s.c)), cap(s.cached))
+	}
+	rc := C.kw_eval(s.c, (*C.int32_t)(unsafe.Pointer(&toks[0])), C.int32_t(len(toks)), C.int32_t(pos))
+	if rc == 0 && C.kw_slot_last_logits(s.c, (*C.float)(unsafe.Pointer(&dst[0]))) != 0 {
+		rc = -1
+	}
+	C.kw_slot_scrub(s.c)
+	s.wipeLocal()
+	if rc != 0 {
+		return &DecodeError{Status: int(rc)}
+	}
+	return nil
+}
+
 // drawer is kw_draw alone over a full vocabulary, for tests and benchmarks.
 type drawer struct {
 	scratch    C.kw_draw_scratch

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -87,6 +88,24 @@ func TestBenchSteps(t *testing.T) {
 		if err := s.EvalPrompt(bad); err == nil {
 			t.Errorf("EvalPrompt of %d tokens with a batch of 32: want an error", len(bad))
 		}
+	}
+	// PromptLogits: the same prompt gives the same logits, not all zero, and
+	// leaves the slot wiped.
+	var got [2][]float32
+	for i := range got {
+		got[i] = make([]float32, e.Info().NVocab)
+		if err := s.PromptLogits(toks, got[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if s.CachedTokens() != 0 || s.KVCells() != 0 {
+		t.Fatalf("after PromptLogits the slot holds %d tokens, %d cells; want it wiped", s.CachedTokens(), s.KVCells())
+	}
+	if !slices.Equal(got[0], got[1]) || slices.Max(got[0]) == slices.Min(got[0]) {
+		t.Errorf("PromptLogits: two runs differ or are flat (max %g, min %g)", slices.Max(got[0]), slices.Min(got[0]))
+	}
+	if err := s.PromptLogits(toks, make([]float32, 3)); err == nil {
+		t.Error("PromptLogits into 3 floats: want an error")
 	}
 }
 
