@@ -43,7 +43,7 @@ for m in $models; do
       fi
       env "${envs[@]}" "$bin" -model "$gguf" -backend-dir "$work/lib/ollama" "${flags[@]}" \
         -reply -prompt "$p" -gen "${GEN:-128}" 2>>"$results/replies.log" | grep '"name":"reply"' |
-        sed "s/^{/{\"model\":\"$m\",\"variant\":\"$v\",\"logits\":\"$lf\",/" >>"$jl"
+        sed "s|^{|{\"model\":\"$m\",\"variant\":\"$v\",\"logits\":\"$lf\",|" >>"$jl"
     done
   done
 done
