@@ -22,18 +22,45 @@ func checkPatchesApply(t *testing.T, folder string) {
 	if err != nil || len(patches) == 0 {
 		t.Fatalf("no patches in %s (%v)", folder, err)
 	}
-	dir := upstreamBinding(t)
+	// The builds apply the patches in order, a later one may change what an
+	// earlier one added: apply them so, to a copy of the files they name
+	// (the module cache is read-only).
+	src, dir := upstreamBinding(t), t.TempDir()
 	for _, p := range patches {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			name, ok := strings.CutPrefix(line, "+++ b/")
+			if !ok {
+				continue
+			}
+			name = strings.Fields(name)[0]
+			dst := filepath.Join(dir, name)
+			if _, err := os.Stat(dst); err == nil {
+				continue // copied for an earlier patch: keep its changes
+			}
+			data, err := os.ReadFile(filepath.Join(src, name))
+			if err != nil {
+				t.Fatalf("%s names %s: %v", filepath.Base(p), name, err)
+			}
+			if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(dst, data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
 		abs, err := filepath.Abs(p)
 		if err != nil {
 			t.Fatal(err)
 		}
-		// --dry-run writes nothing (the module cache is read-only);
 		// --forward fails on a patch that is already in the sources; --fuzz=0
 		// as the builds: every context line must match.
-		cmd := exec.Command("patch", "-p1", "--dry-run", "--forward", "--fuzz=0", "-d", dir, "-i", abs)
+		cmd := exec.Command("patch", "-p1", "--forward", "--fuzz=0", "--quiet", "-d", dir, "-i", abs)
 		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Errorf("%s does not apply to %s: %v\n%s", filepath.Base(p), dir, err, out)
+			t.Fatalf("%s does not apply to %s after the patches before it: %v\n%s", filepath.Base(p), src, err, out)
 		}
 	}
 }
