@@ -85,9 +85,6 @@ type Info struct {
 	ModelBytes int64 // file size
 	LoadTime   time.Duration
 	WarmupTime time.Duration // part of LoadTime: Config.Warmup's runs
-	// ArgmaxOnDevice: greedy decoding takes the argmax computed with the
-	// logits where they are, not the whole row (binding-patches/0002).
-	ArgmaxOnDevice bool
 	// ChatTemplate is "model" (the model's own), the name of the built-in
 	// template used instead, or "" (none fits: RenderChat fails).
 	ChatTemplate string
@@ -245,7 +242,6 @@ func Load(cfg Config, progress func(float32)) (*Engine, error) {
 		e.info.LayersOnGPU = min(layers, e.info.NLayer+1)
 	}
 	e.pipelined = e.info.LayersOnGPU > 0
-	e.info.ArgmaxOnDevice = bool(C.kw_argmax_on_device())
 	nctx := cfg.ContextSize
 	if nctx == 0 {
 		nctx = defaultCtx

@@ -659,32 +659,3 @@ func TestWarmup(t *testing.T) {
 		s.Release()
 	}
 }
-
-// Greedy replies are the same whether the argmax is taken in llama.cpp's
-// graph (binding-patches/0002) or by scanning the logits on the host.
-func TestArgmaxOnDevice(t *testing.T) {
-	e := load(t, "small", Config{Slots: 1, ContextSize: 512})
-	if !e.Info().ArgmaxOnDevice {
-		t.Fatal("ArgmaxOnDevice is off: the binding was built without binding-patches/0002")
-	}
-	reply := func(prompt string) string {
-		s := acquire(t, e, "")
-		defer s.Release()
-		got, r, err := gen(t, context.Background(), s, chat(t, e, prompt), Sampling{MaxTokens: 32})
-		if err != nil || r.CompletionTokens == 0 {
-			t.Fatalf("%q: %+v, %v", prompt, r, err)
-		}
-		return got
-	}
-	prompts := []string{"hello", "what is the capital of France?", "one two three four"}
-	var dev []string
-	for _, p := range prompts {
-		dev = append(dev, reply(p))
-	}
-	t.Setenv("KWYRE_ARGMAX_ON_HOST", "1")
-	for i, p := range prompts {
-		if host := reply(p); host != dev[i] {
-			t.Errorf("%q: argmax in the graph %q, on the host %q", p, dev[i], host)
-		}
-	}
-}

@@ -178,9 +178,6 @@ struct kw_slot {
 	int32_t n_vocab;
 	// Sampling: greedy when temp <= 0, else kw_draw with rng.
 	float temp, top_p;
-	// argmax_dev: greedy, and llama_decode leaves only the argmax of the
-	// logits (computed on the device with them; binding-patches/0002).
-	bool argmax_dev;
 	uint64_t rng[4];
 	kw_draw_scratch draw;
 	_Atomic int abort;
@@ -304,16 +301,11 @@ void kw_slot_wipe(kw_slot *s) {
 	llama_memory_clear(llama_get_memory(s->ctx), true);
 	kw_batch_wipe(s);
 	kw_draw_scratch_wipe(&s->draw);
-	// The outputs say much about the last tokens: zero them too. Without
-	// the binding's llama_wipe_outputs, only the first logits row can be
-	// reached (the output buffer always holds at least one).
-	if (llama_wipe_outputs != NULL) {
-		llama_wipe_outputs(s->ctx);
-	} else {
-		float *logits = llama_get_logits(s->ctx);
-		if (logits != NULL) {
-			explicit_bzero(logits, (size_t)s->n_vocab * sizeof *logits);
-		}
+	// The last output's logits say much about the last token: zero them too
+	// (the output buffer always holds at least one row).
+	float *logits = llama_get_logits(s->ctx);
+	if (logits != NULL) {
+		explicit_bzero(logits, (size_t)s->n_vocab * sizeof *logits);
 	}
 }
 
@@ -343,20 +335,6 @@ void kw_slot_scrub(kw_slot *s) {
 	kw_batch_wipe(s);
 }
 
-// kw_argmax_on_device: the binding has llama_set_argmax_only and
-// KWYRE_ARGMAX_ON_HOST is not set (an A/B switch).
-bool kw_argmax_on_device(void) {
-	return llama_set_argmax_only != NULL && llama_get_argmax_ith != NULL && getenv("KWYRE_ARGMAX_ON_HOST") == NULL;
-}
-
-static void kw_set_argmax_dev(kw_slot *s, bool on) {
-	if (on == s->argmax_dev || llama_set_argmax_only == NULL) {
-		return;
-	}
-	llama_set_argmax_only(s->ctx, on);
-	s->argmax_dev = on;
-}
-
 void kw_abort_set(kw_slot *s, int bits) { atomic_fetch_or(&s->abort, bits); }
 void kw_abort_clear(kw_slot *s, int bits) { atomic_fetch_and(&s->abort, ~bits); }
 int kw_abort_get(kw_slot *s) { return atomic_load(&s->abort); }
@@ -368,7 +346,6 @@ int32_t kw_sampler(kw_slot *s, float temp, float top_p, uint32_t seed) {
 	s->temp = temp;
 	s->top_p = top_p;
 	kw_rng_seed(s->rng, seed);
-	kw_set_argmax_dev(s, temp <= 0 && kw_argmax_on_device());
 	return 0;
 }
 
@@ -419,13 +396,6 @@ static int32_t kw_decode(kw_slot *s, const int32_t *toks, int32_t n, int32_t pos
 	return llama_decode(s->ctx, s->batch);
 }
 
-// kw_eval_logits is kw_eval with the whole logits row copied back (not only
-// its argmax), for kw_slot_last_logits.
-int32_t kw_eval_logits(kw_slot *s, const int32_t *toks, int32_t n, int32_t pos0) {
-	kw_set_argmax_dev(s, false);
-	return kw_eval(s, toks, n, pos0);
-}
-
 // kw_slot_last_logits waits for the device and copies the last output's
 // logits (n_vocab floats) into dst; -1 if there is none.
 int32_t kw_slot_last_logits(kw_slot *s, float *dst) {
@@ -460,12 +430,9 @@ int32_t kw_slot_warmup(kw_slot *s) {
 		}
 		rc = kw_decode(s, toks, n, 0, true);
 		if (rc == 0) {
-			// The single token as greedy decoding runs it (with the argmax).
-			kw_set_argmax_dev(s, kw_argmax_on_device());
 			rc = kw_decode(s, toks, 1, n, true);
 		}
 		llama_synchronize(s->ctx);
-		kw_set_argmax_dev(s, false);
 	}
 	free(toks);
 	kw_slot_wipe(s);
@@ -545,9 +512,6 @@ int32_t kw_ref_sample(struct llama_sampler *smpl, llama_token_data *cand, const 
 }
 
 static llama_token kw_sample(kw_slot *s) {
-	if (s->argmax_dev) {
-		return llama_get_argmax_ith(s->ctx, -1);
-	}
 	const float *logits = llama_get_logits_ith(s->ctx, -1);
 	if (logits == NULL) {
 		return -1;
@@ -661,7 +625,6 @@ int32_t kw_slot_kv_nonzero(kw_slot *s, int64_t *nonzero, int64_t *total) {
 // in llama_decode (t[0]), waiting in llama_synchronize (t[1]) and reading the
 // logits and picking the next token (t[2]).
 int32_t kw_profile_decode(kw_slot *s, int32_t tok, int32_t pos0, int32_t n, int flags, double *t) {
-	kw_set_argmax_dev(s, false);
 	for (int32_t i = 0; i < n; i++) {
 		double a = kw_now();
 		int32_t rc = kw_decode(s, &tok, 1, pos0 + i, !(flags & KW_PROFILE_NO_LOGITS));

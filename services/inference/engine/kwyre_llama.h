@@ -26,14 +26,6 @@ enum {
 
 typedef struct kw_slot kw_slot;
 
-// From binding-patches/0002 (extern "C" in llama-context.cpp). Weak: a build
-// against the binding module as released links too, and the engine then
-// scans the logits on the host and zeroes only their first row on a wipe.
-void llama_set_argmax_only(struct llama_context *ctx, bool on) __attribute__((weak));
-int32_t llama_get_argmax_ith(struct llama_context *ctx, int32_t i) __attribute__((weak));
-void llama_wipe_outputs(struct llama_context *ctx) __attribute__((weak));
-bool kw_argmax_on_device(void);
-
 void kw_log_quiet(void);
 void kw_malloc_perturb(void);
 
@@ -49,7 +41,6 @@ void kw_slot_free(kw_slot *s, bool keep_ctx);
 void kw_slot_wipe(kw_slot *s);
 int32_t kw_slot_warmup(kw_slot *s);
 int32_t kw_slot_last_logits(kw_slot *s, float *dst);
-int32_t kw_eval_logits(kw_slot *s, const int32_t *toks, int32_t n, int32_t pos0);
 bool kw_slot_trim(kw_slot *s, int32_t p0);
 size_t kw_slot_state_size(kw_slot *s);
 int32_t kw_slot_cells(kw_slot *s);

@@ -107,7 +107,7 @@ func (s *Slot) PromptLogits(toks []int32, dst []float32) error {
 		return fmt.Errorf("evaluate %d tokens after %d: the batch holds %d and the context %d",
 			len(toks), pos, int(C.kw_slot_n_batch(s.c)), cap(s.cached))
 	}
-	rc := C.kw_eval_logits(s.c, (*C.int32_t)(unsafe.Pointer(&toks[0])), C.int32_t(len(toks)), C.int32_t(pos))
+	rc := C.kw_eval(s.c, (*C.int32_t)(unsafe.Pointer(&toks[0])), C.int32_t(len(toks)), C.int32_t(pos))
 	if rc == 0 && C.kw_slot_last_logits(s.c, (*C.float)(unsafe.Pointer(&dst[0]))) != 0 {
 		rc = -1
 	}

@@ -226,7 +226,7 @@ func (s *Service) load() error {
 	s.srv.SetEngine(llama{e: eng, ctx: ctxSize}, api.EngineInfo{GPU: gpuLabel}, took)
 	s.log.Info("model ready", "seconds", took.Seconds(), "ctx", ctxSize, "slots", info.NSlots,
 		"backend", info.Backend, "layers_on_gpu", info.LayersOnGPU, "cuda_graph_opt", info.GraphOpt,
-		"warmup_seconds", info.WarmupTime.Seconds(), "argmax_on_device", info.ArgmaxOnDevice)
+		"warmup_seconds", info.WarmupTime.Seconds())
 	return nil
 }
 
