@@ -154,6 +154,9 @@ func stageGPU(tree *rootfs.Tree, g GPU) (*gpuStaged, error) {
 	if err != nil {
 		return nil, fmt.Errorf("libraries of the CUDA backend and driver (add folders to search with -cuda-lib-path): %w", err)
 	}
+	if err := checkCUDADriver(closure, st.DriverVersion); err != nil {
+		return nil, err
+	}
 	chains, err := symlinkChains(driver)
 	if err != nil {
 		return nil, err

@@ -23,7 +23,7 @@ import (
 // resolves them, the manifest hashes them).
 type gpuInputs struct {
 	gpu     GPU
-	cudaDir string // holds libkwcudart.so.1, which the backend links
+	cudaDir string // holds libcudart.so.12, which the backend links
 	drvDir  string
 	version string // the image's kernel release
 }
@@ -66,14 +66,16 @@ func makeGPUInputs(t *testing.T, driverRelease string) gpuInputs {
 	}
 	// The CUDA runtime stand-in lives outside the backend's folder, found
 	// only through -cuda-lib-path.
+	// Named as CUDA 12's, whose driver floor (525.60.13) the build checks.
 	writeC(t, in.cudaDir, "rt.c", "int kw_rt(void){return 1;}\n")
-	gcc(t, in.cudaDir, "-shared", "-fPIC", "-Wl,-soname,libkwcudart.so.1", "-o", "libkwcudart.so.1", "rt.c")
+	gcc(t, in.cudaDir, "-shared", "-fPIC", "-Wl,-soname,libcudart.so.12", "-o", "libcudart.so.12.8.90", "rt.c")
+	symlink(t, "libcudart.so.12.8.90", filepath.Join(in.cudaDir, "libcudart.so.12"))
 	writeC(t, back, "base.c", "int ggml_base(void){return 2;}\n")
 	gcc(t, back, "-shared", "-fPIC", "-Wl,-soname,libggml-base.so.0", "-o", "libggml-base.so.0.0.0", "base.c")
 	symlink(t, "libggml-base.so.0.0.0", filepath.Join(back, "libggml-base.so.0"))
 	symlink(t, "libggml-base.so.0", filepath.Join(back, "libggml-base.so"))
 	writeC(t, back, "cuda.c", "#include <math.h>\nint ggml_base(void); int kw_rt(void);\ndouble ggml_cuda(double x){return sin(x)+ggml_base()+kw_rt();}\n")
-	gcc(t, back, "-shared", "-fPIC", "-o", "libggml-cuda.so", "cuda.c", "-L.", "-l:libggml-base.so.0", "-L"+in.cudaDir, "-l:libkwcudart.so.1", "-lm")
+	gcc(t, back, "-shared", "-fPIC", "-o", "libggml-cuda.so", "cuda.c", "-L.", "-l:libggml-base.so.0", "-L"+in.cudaDir, "-l:libcudart.so.12", "-lm")
 	for _, f := range []string{"base.c", "cuda.c"} {
 		os.Remove(filepath.Join(back, f))
 	}
@@ -223,7 +225,7 @@ func TestGPUImage(t *testing.T) {
 		files := []string{ // regular files: in the initramfs and the manifest
 			"usr/lib/ollama/libggml-cuda.so",
 			"usr/lib/ollama/libggml-base.so.0.0.0",
-			"usr/lib/kwyre-gpu/libkwcudart.so.1",
+			"usr/lib/kwyre-gpu/libcudart.so.12.8.90",
 			"usr/lib/kwyre-gpu/libcuda.so.575.1.2",
 			"usr/lib/kwyre-gpu/libnvidia-ml.so.575.1.2",
 			"lib/x86_64-linux-gnu/libm.so.6", // as ld.so reports it
@@ -286,7 +288,7 @@ func TestGPUImage(t *testing.T) {
 		{"no backend", func(o *Options) { o.GPU.Dir = t.TempDir() }, good,
 			[]string{"no lib/ollama/libggml-cuda.so", "make cuda"}},
 		{"CUDA runtime not found", func(o *Options) { o.GPU.LibPath = nil }, good,
-			[]string{"libkwcudart.so.1", "-cuda-lib-path"}},
+			[]string{"libcudart.so.12", "-cuda-lib-path"}},
 		{"no driver", func(o *Options) { o.GPU.DriverDir = t.TempDir() }, good,
 			[]string{"NVIDIA driver library libcuda.so.1", "-nvidia-lib-dir"}},
 		{"modules for another kernel", nil, modSpec{vermagic: other, release: "575.1.2", signed: true},
@@ -321,6 +323,23 @@ func TestGPUImage(t *testing.T) {
 				t.Error("a failed build left kwyre.img")
 			}
 		})
+	}
+}
+
+// A driver older than the CUDA runtime needs would leave the service on the
+// CPU: the build refuses it.
+func TestGPUImageDriverTooOldForCUDA(t *testing.T) {
+	base := inputs(t)
+	in := makeGPUInputs(t, "520.61.05")
+	o := base
+	o.Out, o.ModelPartition, o.GPU = t.TempDir(), PartitionNever, in.gpu
+	o.ModulesDir = makeModuleTree(t, modSpec{vermagic: in.version, release: "520.61.05", signed: true})
+	_, err := Build(o)
+	if err == nil || !strings.Contains(err.Error(), "CUDA 12.8.90, which needs an NVIDIA driver 525.60.13 or newer, but libcuda.so.1 is 520.61.05") {
+		t.Fatalf("Build: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(o.Out, "kwyre.img")); err == nil {
+		t.Error("a failed build left kwyre.img")
 	}
 }
 
