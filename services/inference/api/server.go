@@ -65,6 +65,10 @@ type Server struct {
 	progress  atomic.Uint32 // float32 bits
 	failed    atomic.Bool
 
+	// wipeMu: WipeAll holds it while it runs, so a request that starts
+	// meanwhile waits and then runs on wiped slots, instead of being
+	// caught by the engine's half of the wipe.
+	wipeMu      sync.RWMutex
 	mu          sync.Mutex
 	addr        netip.AddrPort // the bound listener address
 	epoch       context.Context
@@ -160,6 +164,8 @@ func (s *Server) sessionWiped(id, reason string) {
 // WipeAll stops every generation in flight, wipes every session and every
 // engine slot. The server keeps serving. reason labels the metrics.
 func (s *Server) WipeAll(reason string) int {
+	s.wipeMu.Lock()
+	defer s.wipeMu.Unlock()
 	s.mu.Lock()
 	s.epochCancel()
 	s.epoch, s.epochCancel = context.WithCancel(context.Background())
@@ -177,6 +183,8 @@ func (s *Server) WipeAll(reason string) int {
 // genContext derives a request's generation context: it ends when the
 // client goes away or when WipeAll runs.
 func (s *Server) genContext(parent context.Context) (context.Context, func()) {
+	s.wipeMu.RLock()
+	defer s.wipeMu.RUnlock()
 	s.mu.Lock()
 	ep := s.epoch
 	s.mu.Unlock()
