@@ -81,6 +81,7 @@ type auditReport struct {
 	Timestamp        string           `json:"timestamp"`
 	ActiveSessions   int              `json:"active_sessions"`
 	SecurityControls securityControls `json:"security_controls"`
+	GPU              gpuAudit         `json:"gpu"`
 	Integrity        any              `json:"integrity,omitempty"`
 	Note             string           `json:"note"`
 }

@@ -8,6 +8,7 @@ import (
 	"runtime/debug"
 	"time"
 
+	"github.com/kwyre/kwyre/services/inference/gpu"
 	"github.com/kwyre/kwyre/services/inference/scrub"
 	"github.com/kwyre/kwyre/services/inference/session"
 )
@@ -25,12 +26,13 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 
 func (s *Server) handleHealth(w http.ResponseWriter, _ *http.Request) {
 	type health struct {
-		Status   string  `json:"status"`
-		Progress float64 `json:"progress"`
-		Model    string  `json:"model"`
-		GPU      string  `json:"gpu"`
+		Status     string       `json:"status"`
+		Progress   float64      `json:"progress"`
+		Model      string       `json:"model"`
+		GPU        string       `json:"gpu"`
+		GPUDevices []gpu.Device `json:"gpu_devices"`
 	}
-	h := health{Status: "loading", Model: s.cfg.ModelName, GPU: s.cfg.GPU}
+	h := health{Status: "loading", Model: s.cfg.ModelName, GPU: s.cfg.GPU, GPUDevices: healthDevices(s.gpuState())}
 	h.Progress = math.Round(float64(math.Float32frombits(s.progress.Load()))*1000) / 1000
 	if e := s.currentEngine(); e != nil {
 		h.Status = "ready"
@@ -115,7 +117,9 @@ func (s *Server) handleSessionEnd(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) handleMetrics(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-	s.metrics.WriteText(w, s.sessions.Len())
+	if s.metrics.WriteText(w, s.sessions.Len()) == nil {
+		w.Write(appendGPUMetrics(nil, s.gpuState(), s.inference()))
+	}
 }
 
 func (s *Server) handleAudit(w http.ResponseWriter, _ *http.Request) {
@@ -125,6 +129,7 @@ func (s *Server) handleAudit(w http.ResponseWriter, _ *http.Request) {
 		binding = a + " (localhost only)"
 	}
 	integ := s.integrity.Load()
+	eng := s.inference()
 	netk := ReadNetworkKernel(s.cfg.ProcRoot, s.cfg.SysRoot)
 	rep := auditReport{
 		Server:         serverName(),
@@ -141,6 +146,7 @@ func (s *Server) handleAudit(w http.ResponseWriter, _ *http.Request) {
 			ContentLogging:      "NEVER",
 			FreedMemory:         freedMemory(),
 		},
+		GPU:       gpuAudit{Inference: eng.GPU, LayersOnGPU: eng.LayersOnGPU, System: s.gpuState()},
 		Integrity: integ.report,
 		Note:      "Metadata only. No conversation content is ever logged or persisted.",
 	}

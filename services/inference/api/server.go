@@ -25,6 +25,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/kwyre/kwyre/services/inference/gpu"
 	"github.com/kwyre/kwyre/services/inference/scrub"
 	"github.com/kwyre/kwyre/services/inference/session"
 )
@@ -33,21 +34,23 @@ import (
 type Config struct {
 	Key                 KeyDigest
 	Limits              Limits
-	ModelName           string        // the id /v1/models and answers report
-	GPU                 string        // GPU summary for /health until the engine says more
-	IdleTimeout         time.Duration // sessions idle longer are wiped
-	WeightIntegrity     string        // what was verified of the model, for /audit
-	ConversationStorage string        // how conversations are held, for /audit
-	IntegrityReport     any           // init's integrity.json as read, for /audit (nil = none)
-	WatchdogStateFile   string        // the watchdog's state.json ("" = none)
-	WatchdogInterval    time.Duration // the watchdog's scan interval
-	ProcRoot, SysRoot   string        // where /audit reads the kernel's network evidence ("" = /proc, /sys)
-	Logger              *slog.Logger  // metadata only
+	ModelName           string            // the id /v1/models and answers report
+	GPU                 string            // GPU summary for /health until the engine says more
+	GPUState            func() gpu.System // the driver's view now, for /health, /audit and /metrics (nil = not probed)
+	IdleTimeout         time.Duration     // sessions idle longer are wiped
+	WeightIntegrity     string            // what was verified of the model, for /audit
+	ConversationStorage string            // how conversations are held, for /audit
+	IntegrityReport     any               // init's integrity.json as read, for /audit (nil = none)
+	WatchdogStateFile   string            // the watchdog's state.json ("" = none)
+	WatchdogInterval    time.Duration     // the watchdog's scan interval
+	ProcRoot, SysRoot   string            // where /audit reads the kernel's network evidence ("" = /proc, /sys)
+	Logger              *slog.Logger      // metadata only
 }
 
-// EngineInfo describes the loaded engine for /health.
+// EngineInfo describes the loaded engine for /health, /audit and /metrics.
 type EngineInfo struct {
-	GPU string
+	GPU         string // "none" on the CPU, else the GPU, its backend and the layers on it
+	LayersOnGPU int
 }
 
 // Server serves the API. Create it with New, then Serve a listener from

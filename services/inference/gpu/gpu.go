@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/NVIDIA/go-nvml/pkg/nvml"
 )
@@ -66,6 +67,9 @@ type Probe struct {
 	lib nvml.Interface
 	ok  bool
 	err error
+
+	last   System // the latest snapshot, for Recent
+	lastAt time.Time
 }
 
 // Open initialises NVML. libPath may name libnvidia-ml.so.1 explicitly ("" = the loader's
@@ -75,7 +79,13 @@ func Open(libPath string) *Probe {
 	if libPath != "" {
 		opts = append(opts, nvml.WithLibraryPath(libPath))
 	}
-	p := &Probe{lib: nvml.New(opts...)}
+	return NewProbe(nvml.New(opts...))
+}
+
+// NewProbe initialises lib: the driver's library (Open), or another
+// implementation of NVML's interface.
+func NewProbe(lib nvml.Interface) *Probe {
+	p := &Probe{lib: lib}
 	if ret := safeInit(p.lib); ret != nvml.SUCCESS {
 		p.err = fmt.Errorf("%w: nvml init: %s", ErrNoDriver, nvml.ErrorString(ret))
 		return p
@@ -104,6 +114,7 @@ func (p *Probe) Close() {
 	if p.ok {
 		p.lib.Shutdown()
 		p.ok = false
+		p.err = errors.New("NVML session closed")
 	}
 }
 
@@ -111,6 +122,22 @@ func (p *Probe) Close() {
 func (p *Probe) Snapshot() System {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	return p.snapshot()
+}
+
+// Recent is a snapshot at most maxAge old: it reads the driver again only
+// when the last one is older. /health needs no key, so polling it cannot
+// make the service query the driver more often than that.
+func (p *Probe) Recent(maxAge time.Duration) System {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.lastAt.IsZero() || time.Since(p.lastAt) > maxAge {
+		p.last, p.lastAt = p.snapshot(), time.Now()
+	}
+	return p.last
+}
+
+func (p *Probe) snapshot() System {
 	if !p.ok {
 		reason := "no NVIDIA driver"
 		if p.err != nil {
@@ -187,6 +214,16 @@ var throttleBits = map[uint64]string{
 	nvml.ClocksThrottleReasonHwThermalSlowdown:      "hw_thermal",
 	nvml.ClocksThrottleReasonHwPowerBrakeSlowdown:   "hw_power_brake",
 	nvml.ClocksEventReasonDisplayClockSetting:       "display_clock",
+}
+
+// ThrottleReasonNames lists every name throttle_reasons may hold, sorted.
+func ThrottleReasonNames() []string {
+	out := make([]string, 0, len(throttleBits))
+	for _, name := range throttleBits {
+		out = append(out, name)
+	}
+	sort.Strings(out)
+	return out
 }
 
 func throttleNames(bits uint64) []string {

@@ -56,6 +56,7 @@ type Service struct {
 
 	served chan error
 	check  *modelCheck
+	probe  *gpu.Probe
 	gpus   gpu.System // NVML's view at start
 
 	mu  sync.Mutex
@@ -103,19 +104,18 @@ func Start(ctx context.Context, o Options) (*Service, error) {
 		return nil, fmt.Errorf("model: %w", err)
 	}
 	s := &Service{opts: o, log: o.Logger, served: make(chan error, 1)}
-	probe := gpu.Open("")
-	s.gpus = probe.Snapshot()
-	probe.Close()
-	gpuName := "cpu"
-	if len(s.gpus.Devices) > 0 {
-		gpuName = s.gpus.Summary()
-	}
-
 	keyPath, digest, created, err := api.LoadOrCreateKey(o.APIKeyFile)
 	if err != nil {
 		return nil, err
 	}
 	s.KeyPath, s.Created = keyPath, created
+
+	// The NVML session stays open (Close ends it): /health, /audit and
+	// /metrics read the GPUs' state when asked.
+	s.probe = gpu.Open("")
+	s.gpus = s.probe.Snapshot()
+	s.log.Info("gpu probe", "result", s.gpus.String())
+	gpuName := s.gpus.Summary()
 
 	storage := "RAM-only: each session encrypted (XChaCha20-Poly1305, per-session 256-bit key in a no-dump page); " + o.MemoryLocked
 	if n := secbuf.UnlockedKeys(); n > 0 {
@@ -126,6 +126,7 @@ func Start(ctx context.Context, o Options) (*Service, error) {
 		Limits:              o.Limits,
 		ModelName:           filepath.Base(o.Model),
 		GPU:                 gpuName,
+		GPUState:            func() gpu.System { return s.probe.Recent(gpuMaxAge) },
 		IdleTimeout:         o.IdleTimeout,
 		WeightIntegrity:     "pending: model not checked yet",
 		ConversationStorage: storage,
@@ -135,6 +136,7 @@ func Start(ctx context.Context, o Options) (*Service, error) {
 	})
 	ln, err := api.ListenLoopback(ctx, o.Listen)
 	if err != nil {
+		s.probe.Close()
 		return nil, err
 	}
 	go func() { s.served <- s.srv.Serve(ln) }()
@@ -219,11 +221,13 @@ func (s *Service) load() error {
 	if info.NCtx > 0 {
 		ctxSize = info.NCtx
 	}
-	gpuLabel := "cpu"
+	gpuLabel := "none"
 	if info.Backend != "" && !strings.EqualFold(info.Backend, "CPU") {
 		gpuLabel = fmt.Sprintf("%s (%s, %d layers)", gpuName, info.Backend, info.LayersOnGPU)
+	} else if layers > 0 {
+		s.log.Warn("gpu fallback: running on the CPU", "why", noBackendReason(o.BackendDir, s.gpus))
 	}
-	s.srv.SetEngine(llama{e: eng, ctx: ctxSize}, api.EngineInfo{GPU: gpuLabel}, took)
+	s.srv.SetEngine(llama{e: eng, ctx: ctxSize}, api.EngineInfo{GPU: gpuLabel, LayersOnGPU: info.LayersOnGPU}, took)
 	s.log.Info("model ready", "seconds", took.Seconds(), "ctx", ctxSize, "slots", info.NSlots,
 		"backend", info.Backend, "layers_on_gpu", info.LayersOnGPU, "cuda_graph_opt", info.GraphOpt,
 		"warmup_seconds", info.WarmupTime.Seconds())
@@ -239,6 +243,31 @@ func parseGPULayers(v string) (int, error) {
 		return 0, fmt.Errorf("-gpu-layers: want auto or a number ≥ 0")
 	}
 	return n, nil
+}
+
+// gpuMaxAge bounds how often the API's answers make the service query the
+// driver, however often they are polled.
+const gpuMaxAge = time.Second
+
+// noBackendReason says why layers meant for the GPU run on the CPU: what
+// -backend-dir holds, and what the driver said.
+func noBackendReason(dir string, sys gpu.System) string {
+	var why []string
+	switch {
+	case dir == "":
+		why = append(why, "no -backend-dir: llama.cpp looked for GPU backends beside the program only")
+	default:
+		libs, _ := filepath.Glob(filepath.Join(dir, "libggml-cuda*.so*"))
+		if len(libs) == 0 {
+			why = append(why, "-backend-dir "+dir+" holds no libggml-cuda.so (make cuda builds it)")
+		} else {
+			why = append(why, filepath.Base(libs[0])+" in "+dir+" did not load or found no device (a missing CUDA runtime library, or a driver older than its CUDA release)")
+		}
+	}
+	if len(sys.Devices) == 0 {
+		why = append(why, "NVML: "+sys.Unavailable)
+	}
+	return strings.Join(why, "; ")
 }
 
 // planGPU decides how many layers go to the GPU: the flag's number, or for
@@ -287,6 +316,7 @@ func (s *Service) Close(timeout time.Duration) error {
 		eng.WipeAll()
 		eng.Close()
 	}
+	s.probe.Close()
 	return err
 }
 
