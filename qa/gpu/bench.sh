@@ -41,6 +41,10 @@ serve() {
     sleep 0.2
   done
   "$work/bin/gpubench" -api-key-file "$key" "${bflags[@]}" | tee -a "$jl" || true
+  # What the service reports about the GPU, right after the load it carried.
+  curl -fsS http://127.0.0.1:8000/health >"$log.health.json" || true
+  curl -fsS -H "Authorization: Bearer $(cat "$key")" http://127.0.0.1:8000/audit >"$log.audit.json" || true
+  curl -fsS -H "Authorization: Bearer $(cat "$key")" http://127.0.0.1:8000/metrics | grep '^kwyre_gpu' >"$log.gpu-metrics.txt" || true
   kill -TERM $pid; wait $pid || true
   grep -iE 'offload|model ready' "$log" | head -2
 }
@@ -66,4 +70,7 @@ echo "GPU: $(cat "$results/gpu.txt"), $(date -u +%F)"
 kill $clocks 2>/dev/null || true
 mkdir -p "$out"
 cp "$results/table.md" "$results/clocks.csv" "$out/"
+for m in $models; do # the GPU as the service reported it
+  cp "$results/$m.service.log.health.json" "$results/$m.service.log.gpu-metrics.txt" "$out/" 2>/dev/null || true
+done
 tar -C "$results" -czf "$out/results.tar.gz" .
