@@ -122,7 +122,8 @@ func (p *Probe) Close() {
 func (p *Probe) Snapshot() System {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.snapshot()
+	p.last, p.lastAt = p.snapshot(), time.Now()
+	return p.last
 }
 
 // Recent is a snapshot at most maxAge old: it reads the driver again only

@@ -252,22 +252,17 @@ const gpuMaxAge = time.Second
 // noBackendReason says why layers meant for the GPU run on the CPU: what
 // -backend-dir holds, and what the driver said.
 func noBackendReason(dir string, sys gpu.System) string {
-	var why []string
-	switch {
-	case dir == "":
-		why = append(why, "no -backend-dir: llama.cpp looked for GPU backends beside the program only")
-	default:
-		libs, _ := filepath.Glob(filepath.Join(dir, "libggml-cuda*.so*"))
-		if len(libs) == 0 {
-			why = append(why, "-backend-dir "+dir+" holds no libggml-cuda.so (make cuda builds it)")
-		} else {
-			why = append(why, filepath.Base(libs[0])+" in "+dir+" did not load or found no device (a missing CUDA runtime library, or a driver older than its CUDA release)")
+	why := "no -backend-dir: llama.cpp looked for GPU backends beside the program only"
+	if dir != "" {
+		why = "-backend-dir " + dir + " holds no libggml-cuda.so (make cuda builds it)"
+		if libs, _ := filepath.Glob(filepath.Join(dir, "libggml-cuda*.so*")); len(libs) > 0 {
+			why = filepath.Base(libs[0]) + " in " + dir + " did not load or found no device (a missing CUDA runtime library, or a driver older than its CUDA release)"
 		}
 	}
 	if len(sys.Devices) == 0 {
-		why = append(why, "NVML: "+sys.Unavailable)
+		why += "; NVML: " + sys.Unavailable
 	}
-	return strings.Join(why, "; ")
+	return why
 }
 
 // planGPU decides how many layers go to the GPU: the flag's number, or for

@@ -33,9 +33,14 @@ func TestGPUFallback(t *testing.T) {
 	sys := probe.Snapshot()
 	probe.Close()
 
+	probeLine := `msg="gpu probe" result="gpu: driver `
+	if len(sys.Devices) == 0 {
+		probeLine = `msg="gpu probe" result="gpu: none (`
+	}
+
 	p := launch(t, "-model", filepath.Join(modelDir, "demo.gguf"), "-gpu-layers", "8", "-backend-dir", dir)
 	for _, want := range []string{
-		`msg="gpu probe" result="gpu: ` + map[bool]string{true: "none (", false: "driver "}[len(sys.Devices) == 0],
+		probeLine,
 		`msg="gpu offload" layers=8 why="set by -gpu-layers"`,
 		`msg="gpu fallback: running on the CPU" why="libggml-cuda.so in ` + dir + ` did not load`,
 		"backend=CPU layers_on_gpu=0",
